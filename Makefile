@@ -1,0 +1,34 @@
+# framering: make test runs what CI runs; see README.md.
+GO        ?= go
+ENABLE_RACE ?= 1
+FUZZTIME  ?= 30s
+RACE      := $(if $(filter 1,$(ENABLE_RACE)),-race,)
+
+.PHONY: all demo fmt vet lint test test-gocv bench fuzz arm64
+
+all: fmt vet test
+
+demo:
+	$(GO) run ./cmd/framering demo
+
+fmt:
+	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt: $$bad"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+	GOARCH=arm64 $(GO) vet ./...
+
+# The README's test command: every package, race detector on, no cache.
+test:
+	$(GO) test $(RACE) -count=1 -timeout 15m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Each fuzz target runs for FUZZTIME (go test -fuzz takes one target at a time).
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSuperblock$$' -fuzztime $(FUZZTIME) ./ring
+	$(GO) test -run '^$$' -fuzz '^FuzzSlotInfo$$' -fuzztime $(FUZZTIME) ./ring
+
+arm64:
+	GOARCH=arm64 $(GO) test -c -o /dev/null ./...

@@ -1,0 +1,457 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/framering/framering/internal/hist"
+	"github.com/framering/framering/internal/shm"
+	"github.com/framering/framering/ring"
+	"github.com/framering/framering/seqlock"
+)
+
+// Mode says which frames a reader delivers.
+type Mode int
+
+const (
+	// Ordered delivers every frame in order and counts the ones it was
+	// lapped on.
+	Ordered Mode = iota
+	// Latest delivers the newest frame and counts the ones it skipped.
+	Latest
+)
+
+func (m Mode) String() string {
+	if m == Latest {
+		return "latest"
+	}
+	return "ordered"
+}
+
+// Start says where a reader's window begins.
+type Start int
+
+const (
+	// StartNewest begins with the newest frame in the ring at Open, if
+	// there is one, else with the first frame published after Open.
+	StartNewest Start = iota
+	// StartNext begins with the first frame published after Open.
+	StartNext
+	// StartOldest begins with the oldest frame still in the ring.
+	StartOldest
+)
+
+// Options configure a reader. Every zero value is a sensible default.
+type Options struct {
+	// Dir is the directory holding ring objects. Empty means /dev/shm.
+	Dir string
+	// Mode is Ordered (zero) or Latest.
+	Mode Mode
+	// Start is where the window begins; zero means StartNewest.
+	Start Start
+	// Spin is how long a read busy-polls before it sleeps on the futex.
+	// Zero means no spinning. Spinning cuts wake-up latency to about a
+	// microsecond and burns a core while it lasts.
+	Spin time.Duration
+	// WaitSlice bounds one futex sleep; after each slice the reader checks
+	// the writer's liveness. Zero means 100 ms.
+	WaitSlice time.Duration
+	// HungAfter is how old the writer's heartbeat may get before the
+	// writer counts as gone although its process lives. Zero means 1 s.
+	HungAfter time.Duration
+	// AllowGroupWritable accepts a segment that the owner's group may
+	// write (mode 0660). Zero refuses it.
+	AllowGroupWritable bool
+}
+
+const (
+	defaultSlice = 100 * time.Millisecond
+	defaultHung  = time.Second
+)
+
+// Reader follows one ring.
+type Reader struct {
+	name, path string
+	opts       Options
+
+	mu      sync.Mutex // held by every read; Close takes it before unmapping
+	closed  atomic.Bool
+	seg     *ring.Segment
+	file    *shm.File
+	mapping *shm.Mapping
+	inode   uint64
+	geo     ring.Geometry
+	notify  atomic.Pointer[atomic.Uint32] // for Close's wake from another goroutine
+
+	seq     seqlock.Reader
+	started bool
+	next    uint64 // the next frame number to consider
+	gone    bool   // ErrWriterGone returned; waiting for a writer
+	viewOut bool
+	view    View
+	meta    []byte
+
+	st counters
+}
+
+type counters struct {
+	delivered, lapped, skipped, overwritten atomic.Uint64
+	retries, gone, resumes, resets          atomic.Uint64
+	lag                                     atomic.Uint64
+	windowStart, last                       atomic.Uint64
+	writerDown                              atomic.Bool
+	latency                                 hist.Histogram
+}
+
+// Open opens ring name for reading. It fails with [ring.ErrNotFound] if
+// the ring does not exist; [OpenWait] waits for it instead.
+func Open(name string, opts Options) (*Reader, error) {
+	if err := ring.CheckName(name); err != nil {
+		return nil, err
+	}
+	if opts.WaitSlice <= 0 {
+		opts.WaitSlice = defaultSlice
+	}
+	if opts.HungAfter <= 0 {
+		opts.HungAfter = defaultHung
+	}
+	r := &Reader{name: name, path: ring.Path(opts.Dir, name), opts: opts}
+	if err := r.attach(); err != nil {
+		return nil, err
+	}
+	r.view.r = r
+	shm.Guard(func() error { r.start(r.seg.Head().Load()); return nil })
+	return r, nil
+}
+
+// OpenWait is Open, but waits until the ring exists and has a valid
+// superblock, or ctx ends.
+func OpenWait(ctx context.Context, name string, opts Options) (*Reader, error) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		r, err := Open(name, opts)
+		if err == nil || !(errors.Is(err, ring.ErrNotFound) || errors.Is(err, ring.ErrTruncated)) {
+			return r, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("ring %q: waiting for it to appear: %w", name, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// attach opens, checks and maps the object at r.path.
+func (r *Reader) attach() error {
+	f, err := shm.Open(r.path, false)
+	if err != nil {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("ring %q: %w (no %s); start its producer first, or wait for it", r.name, ring.ErrNotFound, r.path)
+		case errors.Is(err, shm.ErrUnsafeFile):
+			return fmt.Errorf("ring %q: %w; refusing to read it, remove it and restart the producer", r.name, err)
+		case errors.Is(err, fs.ErrPermission):
+			return fmt.Errorf("ring %q: %w; ask the producer to open it with a group-readable mode (0640) and join its group", r.name, err)
+		}
+		return fmt.Errorf("ring %q: %w", r.name, err)
+	}
+	info, err := f.CheckSafe(r.opts.AllowGroupWritable)
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("ring %q: %w; refusing to read it, remove it and restart the producer", r.name, err)
+	}
+	if info.Size < ring.SuperblockSize || info.Size > ring.MaxFileSize {
+		f.Close()
+		return fmt.Errorf("ring %q: %w: %s is %d bytes; is a producer still creating it? otherwise remove it", r.name, ring.ErrTruncated, r.path, info.Size)
+	}
+	m, err := shm.Map(f, int(info.Size), false)
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("ring %q: %w", r.name, err)
+	}
+	var seg *ring.Segment
+	err = shm.Guard(func() error {
+		var aerr error
+		seg, aerr = ring.Attach(m.Bytes())
+		return aerr
+	})
+	if err != nil {
+		m.Unmap()
+		f.Close()
+		if errors.Is(err, shm.ErrFault) {
+			err = fmt.Errorf("%w: %v", ring.ErrTruncated, err)
+		}
+		return fmt.Errorf("ring %q: %w; the segment is not a framering v%d ring, remove it and restart the producer", r.name, err, ring.Version)
+	}
+	old, oldFile := r.mapping, r.file
+	r.seg, r.file, r.mapping, r.inode, r.geo = seg, f, m, info.Inode, seg.Geometry()
+	r.notify.Store(seg.Notify())
+	if old != nil {
+		old.Unmap()
+		oldFile.Close()
+	}
+	return nil
+}
+
+// Name returns the ring name.
+func (r *Reader) Name() string { return r.name }
+
+// Geometry returns the geometry of the segment the reader has mapped. It
+// changes when a writer replaces the segment with another geometry.
+func (r *Reader) Geometry() ring.Geometry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.geo
+}
+
+// Segment returns the mapped segment, for inspection tools. It is valid
+// until the next read or Close.
+func (r *Reader) Segment() *ring.Segment { return r.seg }
+
+// Close unmaps the segment and wakes a blocked read, which returns
+// ring.ErrClosed. It may be called from any goroutine, more than once. A
+// View still out becomes invalid: do not touch its Pixels after Close.
+func (r *Reader) Close() error {
+	if r.closed.Swap(true) {
+		return nil
+	}
+	if n := r.notify.Load(); n != nil {
+		shm.Guard(func() error { shm.FutexWake(n, math.MaxInt32); return nil })
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return errors.Join(r.mapping.Unmap(), r.file.Close())
+}
+
+// Stats is a snapshot of a reader's counters. For every reader, Delivered
+// + Dropped() equals the frames published from WindowStart to Last.
+type Stats struct {
+	Delivered   uint64 // frames returned (copy) or released valid (view)
+	Lapped      uint64 // Ordered: frames overwritten before the reader got to them
+	Skipped     uint64 // Latest: frames passed over for a newer one
+	Overwritten uint64 // views whose slot was overwritten before Release
+	Retries     uint64 // reads thrown away because the writer changed the slot meanwhile
+	WriterGone  uint64 // times ErrWriterGone was returned
+	Resumes     uint64 // times a writer came back
+	Resets      uint64 // times the frame numbering started again (ring recreated from scratch)
+	Lag         uint64 // frames between the last delivered one and the newest, at that time
+	WindowStart uint64 // first frame number of the window
+	Last        uint64 // last frame number considered (delivered or dropped)
+	WriterUp    bool   // false between writer-gone and resume
+	// Latency is publish start -> delivery, ns, CLOCK_MONOTONIC.
+	Latency *hist.Snapshot
+}
+
+// Dropped is every frame of the window that was not delivered.
+func (s Stats) Dropped() uint64 { return s.Lapped + s.Skipped + s.Overwritten }
+
+// Stats returns the reader's counters. Safe from any goroutine.
+func (r *Reader) Stats() Stats {
+	return Stats{
+		Delivered:   r.st.delivered.Load(),
+		Lapped:      r.st.lapped.Load(),
+		Skipped:     r.st.skipped.Load(),
+		Overwritten: r.st.overwritten.Load(),
+		Retries:     r.st.retries.Load(),
+		WriterGone:  r.st.gone.Load(),
+		Resumes:     r.st.resumes.Load(),
+		Resets:      r.st.resets.Load(),
+		Lag:         r.st.lag.Load(),
+		WindowStart: r.st.windowStart.Load(),
+		Last:        r.st.last.Load(),
+		WriterUp:    !r.st.writerDown.Load(),
+		Latency:     r.st.latency.Snapshot(),
+	}
+}
+
+// start sets the window's first frame from the head at open.
+func (r *Reader) start(head uint64) {
+	n := uint64(r.geo.Slots)
+	switch r.opts.Start {
+	case StartNext:
+		r.next = head + 1
+	case StartOldest:
+		r.next = 1
+		if head > n {
+			r.next = head - n + 1
+		}
+	default:
+		r.next = max(head, 1)
+	}
+	r.started = true
+	r.st.windowStart.Store(r.next)
+}
+
+// candidate picks the frame to read given the head, counting what it
+// passes over. ok is false when there is nothing new.
+func (r *Reader) candidate(head uint64) (uint64, bool) {
+	if head+1 < r.next {
+		// The numbering went back: the ring was recreated from scratch.
+		r.st.resets.Add(1)
+		r.started = false
+		r.opts.Start = StartOldest
+		r.start(head)
+	}
+	if r.next > head {
+		return 0, false
+	}
+	switch r.opts.Mode {
+	case Latest:
+		if head > r.next {
+			r.st.skipped.Add(head - r.next)
+			r.next = head
+		}
+	default:
+		if n := uint64(r.geo.Slots); head-r.next >= n {
+			oldest := head - n + 1
+			r.st.lapped.Add(oldest - r.next)
+			r.next = oldest
+		}
+	}
+	return r.next, true
+}
+
+// errGone builds the ErrWriterGone error for why.
+func (r *Reader) errGone(why string) error {
+	r.gone = true
+	r.st.gone.Add(1)
+	r.st.writerDown.Store(true)
+	return fmt.Errorf("ring %q: %w: %s; the next read waits for a writer to come back", r.name, ring.ErrWriterGone, why)
+}
+
+// writerState reports whether the writer is alive, and if not, why.
+func (r *Reader) writerState() (bool, string) {
+	locked, err := r.file.WriteLocked()
+	pid := r.seg.WriterPID().Load()
+	if err != nil {
+		return false, fmt.Sprintf("cannot probe the writer lock: %v", err)
+	}
+	if !locked {
+		return false, fmt.Sprintf("writer pid %d exited or closed the ring", pid)
+	}
+	if age := time.Duration(shm.Monotonic() - r.seg.Heartbeat().Load()); age > r.opts.HungAfter {
+		return false, fmt.Sprintf("writer pid %d is alive but its heartbeat is %v old (hung or stopped)", pid, age.Round(time.Millisecond))
+	}
+	return true, ""
+}
+
+// replaced reports whether the path now names another object than the
+// one mapped.
+func (r *Reader) replaced() bool {
+	in, err := shm.StatPath(r.path)
+	return err == nil && in.Inode != r.inode
+}
+
+// pick blocks until there is a frame to read and returns its number.
+func (r *Reader) pick(ctx context.Context) (uint64, error) {
+	var spinUntil int64
+	for {
+		if r.closed.Load() {
+			return 0, fmt.Errorf("ring %q: %w", r.name, ring.ErrClosed)
+		}
+		if r.gone {
+			if err := r.awaitWriter(ctx); err != nil {
+				return 0, err
+			}
+		}
+		head := r.seg.Head().Load()
+		if !r.started {
+			r.start(head)
+		}
+		if n, ok := r.candidate(head); ok {
+			return n, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		if r.opts.Spin > 0 {
+			now := shm.Monotonic()
+			if spinUntil == 0 {
+				spinUntil = now + int64(r.opts.Spin)
+			}
+			if now < spinUntil {
+				for i := 0; i < 128 && r.seg.Head().Load() == head; i++ {
+				}
+				continue
+			}
+		}
+		if err := r.sleep(ctx, head); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// sleep waits on the futex for one slice, or until the deadline. If no
+// frame came and the writer is gone, it returns ErrWriterGone.
+func (r *Reader) sleep(ctx context.Context, head uint64) error {
+	notify := r.seg.Notify()
+	v := notify.Load()
+	if r.seg.Head().Load() != head {
+		return nil
+	}
+	slice := r.opts.WaitSlice
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		if left <= 0 {
+			return ctx.Err()
+		}
+		slice = min(slice, left)
+	}
+	var stop func() bool
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() { shm.FutexWake(notify, math.MaxInt32) })
+	}
+	shm.FutexWait(notify, v, slice)
+	if stop != nil {
+		stop()
+	}
+	if r.seg.Head().Load() != head || r.closed.Load() || ctx.Err() != nil {
+		return nil
+	}
+	if alive, why := r.writerState(); !alive {
+		return r.errGone(why)
+	}
+	return nil
+}
+
+// awaitWriter waits until a writer is back, re-mapping if it replaced the
+// segment.
+func (r *Reader) awaitWriter(ctx context.Context) error {
+	for {
+		if r.closed.Load() {
+			return fmt.Errorf("ring %q: %w", r.name, ring.ErrClosed)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if r.replaced() {
+			if err := r.attach(); err == nil {
+				r.resume()
+				return nil
+			}
+		} else if alive, _ := r.writerState(); alive {
+			r.resume()
+			return nil
+		}
+		notify := r.seg.Notify()
+		v := notify.Load()
+		slice := min(r.opts.WaitSlice, 50*time.Millisecond)
+		if dl, ok := ctx.Deadline(); ok {
+			slice = min(slice, max(time.Until(dl), time.Millisecond))
+		}
+		shm.FutexWait(notify, v, slice)
+	}
+}
+
+func (r *Reader) resume() {
+	r.gone = false
+	r.st.resumes.Add(1)
+	r.st.writerDown.Store(false)
+}

@@ -1,0 +1,133 @@
+// Package hist is a lock-free log-linear histogram of non-negative int64
+// values (nanoseconds, in framering), in the manner of HdrHistogram: 32
+// sub-buckets per power of two, so any quantile is within 3.2 % of the true
+// value. One goroutine records; any goroutine may take a snapshot.
+package hist
+
+import (
+	"math/bits"
+	"sync/atomic"
+)
+
+const (
+	subBits = 5
+	sub     = 1 << subBits
+	// MaxValue is the largest value recorded exactly in its bucket; larger
+	// values go to the last bucket.
+	MaxValue = 1<<40 - 1
+	nBuckets = (40-subBits-1)*sub + 2*sub
+)
+
+// Index returns the bucket of v.
+func Index(v int64) int {
+	if v < 0 {
+		v = 0
+	}
+	if v > MaxValue {
+		v = MaxValue
+	}
+	u := uint64(v)
+	if u < 2*sub {
+		return int(u)
+	}
+	e := bits.Len64(u) - subBits - 1
+	return e*sub + int(u>>e)
+}
+
+// Bounds returns the smallest value of bucket i and the bucket's width.
+func Bounds(i int) (lo, width int64) {
+	if i < 2*sub {
+		return int64(i), 1
+	}
+	e := i/sub - 1
+	m := int64(i%sub + sub)
+	return m << e, 1 << e
+}
+
+// Histogram counts values. The zero value is ready to use. Record is safe
+// for one goroutine at a time; Snapshot is safe from any goroutine.
+type Histogram struct {
+	counts [nBuckets]atomic.Uint64
+	sum    atomic.Int64
+	n      atomic.Uint64
+	max    atomic.Int64
+}
+
+// Record adds v.
+func (h *Histogram) Record(v int64) {
+	if v < 0 {
+		v = 0
+	}
+	h.counts[Index(v)].Add(1)
+	h.sum.Add(v)
+	h.n.Add(1)
+	if v > h.max.Load() {
+		h.max.Store(v)
+	}
+}
+
+// Snapshot is a copy of a histogram's counts.
+type Snapshot struct {
+	Counts [nBuckets]uint64
+	Count  uint64
+	Sum    int64
+	Max    int64
+}
+
+// Snapshot copies the counts. Taken while Record runs, it may be off by the
+// values recorded meanwhile.
+func (h *Histogram) Snapshot() *Snapshot {
+	s := &Snapshot{Sum: h.sum.Load(), Max: h.max.Load()}
+	for i := range h.counts {
+		c := h.counts[i].Load()
+		s.Counts[i] = c
+		s.Count += c
+	}
+	return s
+}
+
+// Merge adds o's counts to s.
+func (s *Snapshot) Merge(o *Snapshot) {
+	for i := range s.Counts {
+		s.Counts[i] += o.Counts[i]
+	}
+	s.Count += o.Count
+	s.Sum += o.Sum
+	s.Max = max(s.Max, o.Max)
+}
+
+// Quantile returns the value below which a fraction q of values fall: the
+// middle of the bucket holding it (the maximum for q >= 1), or 0 when
+// empty.
+func (s *Snapshot) Quantile(q float64) int64 {
+	if s.Count == 0 {
+		return 0
+	}
+	if q >= 1 {
+		return s.Max
+	}
+	rank := uint64(q*float64(s.Count)) + 1
+	var seen uint64
+	for i, c := range s.Counts {
+		seen += c
+		if seen >= rank {
+			lo, w := Bounds(i)
+			return min(lo+(w-1)/2, s.Max)
+		}
+	}
+	return s.Max
+}
+
+// CountBelow returns how many values are <= v, counting whole buckets whose
+// upper end is <= v (so it can undercount by one bucket's contents).
+func (s *Snapshot) CountBelow(v int64) uint64 {
+	var n uint64
+	for i, c := range s.Counts {
+		lo, w := Bounds(i)
+		if lo+w-1 > v {
+			break
+		}
+		n += c
+	}
+	return n
+}

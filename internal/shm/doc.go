@@ -1,0 +1,23 @@
+// Package shm is framering's only door to the operating system: it is the
+// one package that imports golang.org/x/sys/unix and
+// github.com/edsrzf/mmap-go.
+//
+// # What it does
+//
+//   - Create, open and check shared-memory objects (files in a tmpfs such as
+//     /dev/shm): O_NOFOLLOW|O_CLOEXEC, fstat checks of type, owner and mode,
+//     fallocate so that a full tmpfs fails at creation and not with SIGBUS.
+//   - Map and unmap them (mmap-go).
+//   - Open file description (OFD) locks: the single-writer lock and the
+//     readers' liveness probe (F_OFD_GETLK, which takes no lock).
+//   - Shared futex wait and wake on a 32-bit word of a mapping.
+//   - The fault guard: a SIGBUS or SIGSEGV inside a guarded access window
+//     (a segment truncated under its mapping) becomes [ErrFault].
+//   - CLOCK_MONOTONIC in nanoseconds, the clock every process on the host
+//     shares.
+//
+// # Concurrency
+//
+// Functions here hold no state; the futex and clock functions are safe from
+// any goroutine. A [File] is not safe for concurrent Close.
+package shm

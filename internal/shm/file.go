@@ -1,0 +1,226 @@
+package shm
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// Errors returned by this package. Callers wrap them with the ring name.
+var (
+	// ErrNoSpace is returned by [Create] when the file system holding the
+	// object (a tmpfs such as /dev/shm) cannot hold it.
+	ErrNoSpace = errors.New("not enough space in the shared-memory file system")
+	// ErrUnsafeFile is returned when an object is not a regular file, is a
+	// symbolic link, belongs to another user or is writable by others.
+	ErrUnsafeFile = errors.New("unsafe shared-memory file")
+	// ErrLocked is returned by [File.LockWrite] when another open file
+	// description holds the write lock.
+	ErrLocked = errors.New("locked by another writer")
+	// ErrFault is returned by [Guard] when the guarded function touched a
+	// page that is no longer backed (the object was truncated).
+	ErrFault = errors.New("memory fault in shared mapping (segment truncated?)")
+)
+
+// File is an open shared-memory object.
+type File struct {
+	f *os.File
+}
+
+// Create creates path exclusively with the given permission bits, reserves
+// size bytes with fallocate and returns it open read-write. On ENOSPC the
+// half-made file is removed and the error wraps [ErrNoSpace].
+func Create(path string, size int64, perm fs.FileMode) (*File, error) {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(perm.Perm()))
+	if err != nil {
+		return nil, &os.PathError{Op: "create", Path: path, Err: err}
+	}
+	// The umask may have cleared bits the caller asked for (group access).
+	if err := unix.Fchmod(fd, uint32(perm.Perm())); err != nil {
+		unix.Close(fd)
+		unix.Unlink(path)
+		return nil, &os.PathError{Op: "fchmod", Path: path, Err: err}
+	}
+	if err := fallocate(fd, size); err != nil {
+		unix.Close(fd)
+		unix.Unlink(path)
+		if errors.Is(err, unix.ENOSPC) {
+			return nil, fmt.Errorf("%w: %s needs %d bytes", ErrNoSpace, path, size)
+		}
+		return nil, &os.PathError{Op: "fallocate", Path: path, Err: err}
+	}
+	return &File{f: os.NewFile(uintptr(fd), path)}, nil
+}
+
+func fallocate(fd int, size int64) error {
+	for {
+		err := unix.Fallocate(fd, 0, 0, size)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EOPNOTSUPP {
+			// Not tmpfs (a test directory on another file system): the
+			// size check at map time still applies.
+			return unix.Ftruncate(fd, size)
+		}
+		return err
+	}
+}
+
+// Open opens an existing object without following a symbolic link in the
+// last path element, read-only or read-write.
+func Open(path string, writable bool) (*File, error) {
+	flags := unix.O_RDONLY
+	if writable {
+		flags = unix.O_RDWR
+	}
+	fd, err := unix.Open(path, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if err == unix.ELOOP {
+			return nil, fmt.Errorf("%w: %s is a symbolic link", ErrUnsafeFile, path)
+		}
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return &File{f: os.NewFile(uintptr(fd), path)}, nil
+}
+
+// Info is what fstat says about an open object.
+type Info struct {
+	Size  int64
+	Inode uint64
+	Dev   uint64
+	UID   uint32
+	Mode  fs.FileMode
+}
+
+// Stat returns fstat of f.
+func (f *File) Stat() (Info, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.f.Fd()), &st); err != nil {
+		return Info{}, &os.PathError{Op: "fstat", Path: f.f.Name(), Err: err}
+	}
+	return infoOf(&st), nil
+}
+
+func infoOf(st *unix.Stat_t) Info {
+	mode := fs.FileMode(st.Mode & 0o777)
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		mode |= fs.ModeIrregular
+	}
+	return Info{Size: st.Size, Inode: st.Ino, Dev: uint64(st.Dev), UID: st.Uid, Mode: mode}
+}
+
+// StatPath is lstat of path: it does not follow a final symbolic link.
+func StatPath(path string) (Info, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return Info{}, &os.PathError{Op: "lstat", Path: path, Err: err}
+	}
+	return infoOf(&st), nil
+}
+
+// CheckSafe reports [ErrUnsafeFile] unless f is a regular file owned by the
+// effective user, and, when allowGroupWrite is false, not writable by group
+// or others. A world-writable object is always refused.
+func (f *File) CheckSafe(allowGroupWrite bool) (Info, error) {
+	in, err := f.Stat()
+	if err != nil {
+		return in, err
+	}
+	switch {
+	case in.Mode&fs.ModeIrregular != 0:
+		return in, fmt.Errorf("%w: %s is not a regular file", ErrUnsafeFile, f.Name())
+	case in.UID != uint32(os.Geteuid()):
+		return in, fmt.Errorf("%w: %s belongs to uid %d, not to you (uid %d)", ErrUnsafeFile, f.Name(), in.UID, os.Geteuid())
+	case in.Mode&0o002 != 0:
+		return in, fmt.Errorf("%w: %s is world-writable (mode %04o)", ErrUnsafeFile, f.Name(), uint32(in.Mode.Perm()))
+	case in.Mode&0o020 != 0 && !allowGroupWrite:
+		return in, fmt.Errorf("%w: %s is group-writable (mode %04o)", ErrUnsafeFile, f.Name(), uint32(in.Mode.Perm()))
+	}
+	return in, nil
+}
+
+// Name returns the path f was opened with.
+func (f *File) Name() string { return f.f.Name() }
+
+// Fd returns the descriptor; it stays owned by f.
+func (f *File) Fd() int { return int(f.f.Fd()) }
+
+// OSFile returns the *os.File behind f; it stays owned by f.
+func (f *File) OSFile() *os.File { return f.f }
+
+// Close closes the descriptor, releasing any OFD lock it holds. It is safe
+// to call more than once.
+func (f *File) Close() error {
+	if f == nil || f.f == nil {
+		return nil
+	}
+	err := f.f.Close()
+	f.f = nil
+	return err
+}
+
+// Truncate sets the size of the object (used by tests and by legacy
+// writers; framering never shrinks a live ring).
+func (f *File) Truncate(size int64) error {
+	if err := unix.Ftruncate(f.Fd(), size); err != nil {
+		return &os.PathError{Op: "ftruncate", Path: f.Name(), Err: err}
+	}
+	return nil
+}
+
+// LockWrite takes an exclusive OFD write lock over the whole object without
+// waiting. It fails with [ErrLocked] while another open file description
+// holds it. The lock lives as long as the descriptor: a crashed writer's
+// lock goes with its process.
+func (f *File) LockWrite() error {
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: 0, Len: 0}
+	for {
+		err := unix.FcntlFlock(uintptr(f.Fd()), unix.F_OFD_SETLK, &lk)
+		switch err {
+		case nil:
+			return nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN, unix.EACCES:
+			return ErrLocked
+		default:
+			return &os.PathError{Op: "lock", Path: f.Name(), Err: err}
+		}
+	}
+}
+
+// WriteLocked reports whether some open file description holds a write
+// lock on the object. It takes no lock and works on a read-only descriptor.
+// The answer is false for a lock held through f itself.
+func (f *File) WriteLocked() (bool, error) {
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: 0, Len: 0}
+	if err := unix.FcntlFlock(uintptr(f.Fd()), unix.F_OFD_GETLK, &lk); err != nil {
+		return false, &os.PathError{Op: "getlk", Path: f.Name(), Err: err}
+	}
+	return lk.Type != unix.F_UNLCK, nil
+}
+
+// Rename moves oldpath to newpath atomically (same directory).
+func Rename(oldpath, newpath string) error {
+	return os.Rename(oldpath, newpath)
+}
+
+// ProcessAlive reports whether a process with this pid exists (kill 0).
+// EPERM counts as alive: the process exists but belongs to someone else.
+func ProcessAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := unix.Kill(pid, 0)
+	return err == nil || err == unix.EPERM
+}
+
+// Link makes newpath a second name of oldpath; it fails with fs.ErrExist
+// when newpath exists, which makes it an atomic "create if absent".
+func Link(oldpath, newpath string) error {
+	return os.Link(oldpath, newpath)
+}

@@ -1,0 +1,252 @@
+// Package testutil holds what framering's tests share: re-executing the
+// test binary as a child writer or reader, unique ring names, and checks
+// that a test leaves no segment, descriptor or process behind.
+package testutil
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// helperEnv names the helper a re-executed test binary runs.
+const helperEnv = "FRAMERING_TEST_HELPER"
+
+var (
+	helpersMu sync.Mutex
+	helpers   = map[string]func() int{}
+)
+
+// Helper registers fn as a child-process entry point under name. Call it
+// from an init function or TestMain before [Main].
+func Helper(name string, fn func() int) {
+	helpersMu.Lock()
+	defer helpersMu.Unlock()
+	helpers[name] = fn
+}
+
+// Main runs a helper when the binary was re-executed as one, and otherwise
+// the tests, then fails the run if they leaked file descriptors. Use it as
+// TestMain: func TestMain(m *testing.M) { testutil.Main(m) }.
+func Main(m *testing.M) {
+	if name := os.Getenv(helperEnv); name != "" {
+		helpersMu.Lock()
+		fn := helpers[name]
+		helpersMu.Unlock()
+		if fn == nil {
+			fmt.Fprintf(os.Stderr, "testutil: no helper %q registered\n", name)
+			os.Exit(2)
+		}
+		os.Exit(fn())
+	}
+	before := openFDs()
+	code := m.Run()
+	if code == 0 {
+		if leaked := leakedFDs(before); len(leaked) > 0 {
+			fmt.Fprintf(os.Stderr, "testutil: tests leaked file descriptors: %s\n", strings.Join(leaked, ", "))
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func openFDs() map[string]string {
+	m := map[string]string{}
+	ents, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range ents {
+		target, _ := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		m[e.Name()] = target
+	}
+	return m
+}
+
+// leakedFDs lists descriptors open now that were not open before and that
+// point at framering segments (the runtime's own pipes and epoll come and
+// go).
+func leakedFDs(before map[string]string) []string {
+	var out []string
+	for i := 0; i < 20; i++ { // finalizers and cleanups may still be closing
+		out = out[:0]
+		for fd, target := range openFDs() {
+			if before[fd] == target {
+				continue
+			}
+			if strings.Contains(target, "framering") || strings.Contains(target, "mmaptest") {
+				out = append(out, fd+" -> "+target)
+			}
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return out
+}
+
+var nameSeq atomic.Uint64
+
+// Name returns a ring name unique to this process and test.
+func Name(t testing.TB) string {
+	base := strings.NewReplacer("/", "-", " ", "-", "#", "-").Replace(t.Name())
+	if len(base) > 60 {
+		base = base[:60]
+	}
+	return fmt.Sprintf("t%d-%d-%s", os.Getpid(), nameSeq.Add(1), base)
+}
+
+// ShmDir returns a directory for test segments: a fresh directory under
+// /dev/shm (a real tmpfs) when it exists, removed at the end of the test
+// with everything in it, else t.TempDir().
+func ShmDir(t testing.TB) string {
+	t.Helper()
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		d, err := os.MkdirTemp("/dev/shm", "framering-test-")
+		if err == nil {
+			t.Cleanup(func() { os.RemoveAll(d) })
+			return d
+		}
+	}
+	return t.TempDir()
+}
+
+// Child is a re-executed test binary running a helper.
+type Child struct {
+	Cmd    *exec.Cmd
+	Name   string
+	lines  chan string
+	done   chan struct{}
+	err    error
+	stderr *strings.Builder
+	mu     sync.Mutex
+}
+
+// Start re-executes the test binary as helper name with extra environment
+// variables (KEY=VALUE). The child is killed when the test ends if it is
+// still running. Its stdout is read line by line ([Child.Line]); its
+// stderr is kept for failure messages.
+func Start(t testing.TB, name string, env ...string) *Child {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), helperEnv+"="+name), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Child{Cmd: cmd, Name: name, lines: make(chan string, 1024), done: make(chan struct{}), stderr: &strings.Builder{}}
+	cmd.Stderr = &lockedWriter{w: c.stderr, mu: &c.mu}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start helper %s: %v", name, err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<16), 1<<20)
+		for sc.Scan() {
+			c.lines <- sc.Text()
+		}
+		close(c.lines)
+		c.err = cmd.Wait()
+		close(c.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-c.done:
+		default:
+			cmd.Process.Kill()
+			<-c.done
+		}
+	})
+	return c
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// Stderr returns what the child wrote to stderr so far.
+func (c *Child) Stderr() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stderr.String()
+}
+
+// Line returns the child's next stdout line, or an error if it exits or
+// the timeout passes first. The timeout guards against a hung child; it is
+// not a performance assertion.
+func (c *Child) Line(timeout time.Duration) (string, error) {
+	select {
+	case l, ok := <-c.lines:
+		if !ok {
+			<-c.done
+			return "", fmt.Errorf("helper %s exited (%v) before writing a line; stderr:\n%s", c.Name, c.err, c.Stderr())
+		}
+		return l, nil
+	case <-time.After(timeout):
+		return "", fmt.Errorf("helper %s wrote no line in %v; stderr:\n%s", c.Name, timeout, c.Stderr())
+	}
+}
+
+// Expect reads lines until one starts with prefix and returns it.
+func (c *Child) Expect(prefix string, timeout time.Duration) (string, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		l, err := c.Line(time.Until(deadline))
+		if err != nil {
+			return "", fmt.Errorf("waiting for %q: %w", prefix, err)
+		}
+		if strings.HasPrefix(l, prefix) {
+			return l, nil
+		}
+	}
+}
+
+// Wait waits for the child to exit (killing it after timeout) and returns
+// its exit error and the rest of its stdout.
+func (c *Child) Wait(timeout time.Duration) (rest []string, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for {
+		select {
+		case l, ok := <-c.lines:
+			if !ok {
+				<-c.done
+				if c.err != nil {
+					return rest, fmt.Errorf("helper %s: %w; stderr:\n%s", c.Name, c.err, c.Stderr())
+				}
+				return rest, nil
+			}
+			rest = append(rest, l)
+		case <-ctx.Done():
+			c.Cmd.Process.Kill()
+			<-c.done
+			return rest, fmt.Errorf("helper %s still running after %v: killed; stderr:\n%s", c.Name, timeout, c.Stderr())
+		}
+	}
+}
+
+// Kill sends SIGKILL and waits for the exit.
+func (c *Child) Kill() {
+	c.Cmd.Process.Kill()
+	<-c.done
+}

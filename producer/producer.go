@@ -1,0 +1,459 @@
+package producer
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/framering/framering/internal/hist"
+	"github.com/framering/framering/internal/shm"
+	"github.com/framering/framering/ring"
+)
+
+// Options configure a writer. The zero value of each field is a sensible
+// default, except that the frame size must be given.
+type Options struct {
+	// Dir is the directory holding ring objects. Empty means /dev/shm.
+	Dir string
+	// Slots is the slot count, a power of two >= 2. Zero means 8.
+	Slots int
+	// MaxFrameBytes is the payload capacity of a slot in bytes. Zero means
+	// MaxWidth*MaxHeight*MaxChannels.
+	MaxFrameBytes int
+	// MaxWidth, MaxHeight and MaxChannels give the capacity as a frame
+	// shape when MaxFrameBytes is zero. MaxChannels zero means 3.
+	MaxWidth, MaxHeight, MaxChannels int
+	// MetaBytes is the metadata capacity of a slot. Zero means 4096;
+	// negative means none.
+	MetaBytes int
+	// Mode is the permission of a new segment. Zero means 0600. Group read
+	// (0640) lets a group's processes read; group write (0660) is allowed
+	// only when given here, and world write never.
+	Mode fs.FileMode
+	// Heartbeat is how often the writer stamps the superblock so readers
+	// can tell a hung writer from an idle one. Zero means 100 ms.
+	Heartbeat time.Duration
+	// Mirror, if set, is handed every committed frame (the legacy slot of
+	// package legacy implements it).
+	Mirror Mirror
+}
+
+// Mirror receives every committed frame, after readers can see it. f's
+// Pixels and Meta alias the slot and are valid only during the call.
+type Mirror interface {
+	MirrorFrame(f *ring.Frame) error
+}
+
+const (
+	defaultSlots     = 8
+	defaultMeta      = 4096
+	defaultHeartbeat = 100 * time.Millisecond
+)
+
+func (o Options) geometry() (ring.Geometry, error) {
+	g := ring.Geometry{Slots: o.Slots, PayloadCap: o.MaxFrameBytes, MetaCap: o.MetaBytes}
+	if g.Slots == 0 {
+		g.Slots = defaultSlots
+	}
+	switch {
+	case g.MetaCap == 0:
+		g.MetaCap = defaultMeta
+	case g.MetaCap < 0:
+		g.MetaCap = 0
+	}
+	if g.PayloadCap == 0 {
+		c := o.MaxChannels
+		if c == 0 {
+			c = 3
+		}
+		if o.MaxWidth <= 0 || o.MaxHeight <= 0 || c < 0 {
+			return g, fmt.Errorf("%w: no frame size; set Options.MaxFrameBytes or MaxWidth and MaxHeight", ring.ErrInvalidFrame)
+		}
+		n := int64(o.MaxWidth) * int64(o.MaxHeight) * int64(c)
+		if n > ring.MaxPayloadCap {
+			return g, fmt.Errorf("%w: %dx%dx%d is %d bytes, more than %d", ring.ErrInvalidFrame, o.MaxWidth, o.MaxHeight, c, n, int64(ring.MaxPayloadCap))
+		}
+		g.PayloadCap = int(n)
+	}
+	return g, g.Check()
+}
+
+// Writer publishes frames into one ring.
+type Writer struct {
+	name, path string
+	opts       Options
+	file       *shm.File
+	mapping    *shm.Mapping
+	seg        *ring.Segment
+	geo        ring.Geometry
+	gen        uint64
+	next       uint64 // number of the next frame
+	loan       Loan   // the one loan, reused; loan.active says if it is out
+	seq        seqlockWriter
+
+	stop     chan struct{}
+	stopped  sync.WaitGroup
+	closeMu  sync.Mutex
+	closed   bool
+	stats    counters
+	restarts uint64 // writer opens of this ring before ours (generation-1)
+}
+
+// Open creates ring name, or reopens it for writing. See the package
+// documentation for what happens to an existing segment.
+func Open(name string, opts Options) (*Writer, error) {
+	if err := ring.CheckName(name); err != nil {
+		return nil, err
+	}
+	g, err := opts.geometry()
+	if err != nil {
+		return nil, fmt.Errorf("ring %q: %w", name, err)
+	}
+	if opts.Mode == 0 {
+		opts.Mode = 0o600
+	}
+	if opts.Mode.Perm()&0o002 != 0 {
+		return nil, fmt.Errorf("ring %q: %w: mode %04o is world-writable; use 0600, 0640 or 0660", name, ring.ErrUnsafeFile, uint32(opts.Mode.Perm()))
+	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = defaultHeartbeat
+	}
+	w := &Writer{name: name, path: ring.Path(opts.Dir, name), opts: opts, geo: g, stop: make(chan struct{})}
+	if err := w.open(); err != nil {
+		return nil, err
+	}
+	w.loan.w = w
+	w.seg.Heartbeat().Store(shm.Monotonic())
+	w.stopped.Add(1)
+	go w.heartbeat()
+	return w, nil
+}
+
+// open attaches to an existing segment or builds a new one, holding the
+// write lock on the result.
+func (w *Writer) open() error {
+	for attempt := 0; ; attempt++ {
+		f, err := shm.Open(w.path, true)
+		if errors.Is(err, fs.ErrNotExist) {
+			err = w.create(nil)
+			if errors.Is(err, fs.ErrExist) && attempt < 3 {
+				continue // another writer created it first: go and meet it
+			}
+			return err
+		}
+		if err != nil {
+			return w.wrapOpen(err)
+		}
+		if err := w.reuse(f); err != nil {
+			f.Close()
+			return err
+		}
+		return nil
+	}
+}
+
+func (w *Writer) wrapOpen(err error) error {
+	switch {
+	case errors.Is(err, shm.ErrUnsafeFile):
+		return fmt.Errorf("ring %q: %w; remove %s and start again", w.name, err, w.path)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("ring %q: %w; run as the ring's owner or remove %s", w.name, err, w.path)
+	}
+	return fmt.Errorf("ring %q: %w", w.name, err)
+}
+
+// reuse takes over an existing segment f: same geometry in place,
+// otherwise a replacement.
+func (w *Writer) reuse(f *shm.File) error {
+	if _, err := f.CheckSafe(w.opts.Mode&0o020 != 0); err != nil {
+		return w.wrapOpen(err)
+	}
+	if err := f.LockWrite(); err != nil {
+		if errors.Is(err, shm.ErrLocked) {
+			return fmt.Errorf("ring %q: %w: already written by pid %d; stop that producer or pick another name", w.name, ring.ErrBusy, peekPID(f))
+		}
+		return w.wrapOpen(err)
+	}
+	info, err := f.Stat()
+	if err != nil {
+		return w.wrapOpen(err)
+	}
+	var old *ring.Segment
+	var m *shm.Mapping
+	if info.Size >= ring.SuperblockSize && info.Size <= ring.MaxFileSize {
+		m, err = shm.Map(f, int(info.Size), true)
+		if err != nil {
+			return w.wrapOpen(err)
+		}
+		err = shm.Guard(func() error {
+			var aerr error
+			old, aerr = ring.Attach(m.Bytes())
+			return aerr
+		})
+		if err != nil {
+			old = nil
+		}
+	}
+	if old != nil && old.Geometry() == w.geo && info.Size == w.geo.FileSize() {
+		w.file, w.mapping, w.seg = f, m, old
+		return w.takeOver()
+	}
+	// Another geometry, or not a valid ring: replace it, carrying the frame
+	// numbering over when the old superblock could be read.
+	var carry *ring.Stats
+	if old != nil {
+		st := old.Stats()
+		carry = &st
+	}
+	if err := w.create(carry); err != nil {
+		m.Unmap()
+		return err
+	}
+	m.Unmap()
+	f.Close() // drops the lock on the old, now unlinked, object
+	return nil
+}
+
+// peekPID reads the writer pid from a superblock without trusting it.
+func peekPID(f *shm.File) int {
+	var b [ring.SuperblockSize]byte
+	n, _ := f.OSFile().ReadAt(b[:], 0)
+	if n < 68 {
+		return 0
+	}
+	return int(uint32(b[64]) | uint32(b[65])<<8 | uint32(b[66])<<16 | uint32(b[67])<<24)
+}
+
+// create builds a new segment under a temporary name and moves it into
+// place: link (fails if the name exists) for a fresh ring, rename for a
+// replacement. Readers never see a half-formatted superblock.
+func (w *Writer) create(carry *ring.Stats) error {
+	tmp := fmt.Sprintf("%s/.framering-tmp.%d.%s", dirOf(w.opts.Dir), os.Getpid(), w.name)
+	os.Remove(tmp) // left by a crash of a process that had our pid
+	size := w.geo.FileSize()
+	f, err := shm.Create(tmp, size, w.opts.Mode)
+	if err != nil {
+		if errors.Is(err, shm.ErrNoSpace) {
+			return fmt.Errorf("ring %q: %w: %v; free space there, use fewer slots or a smaller frame size, or in a container start it with --shm-size=%dm or more",
+				w.name, ring.ErrNoSpace, err, (size+64<<20)>>20)
+		}
+		return w.wrapOpen(err)
+	}
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.LockWrite(); err != nil {
+		return fail(w.wrapOpen(err))
+	}
+	m, err := shm.Map(f, int(size), true)
+	if err != nil {
+		return fail(w.wrapOpen(err))
+	}
+	seg, err := ring.Format(m.Bytes(), w.geo, time.Now().UnixNano())
+	if err != nil {
+		m.Unmap()
+		return fail(fmt.Errorf("ring %q: %w", w.name, err))
+	}
+	if carry != nil {
+		seg.Head().Store(carry.Head)
+		seg.Generation().Store(carry.Generation)
+		seg.FramesTotal().Store(carry.FramesTotal)
+		seg.BytesTotal().Store(carry.BytesTotal)
+	}
+	if carry == nil {
+		err = shm.Link(tmp, w.path)
+		os.Remove(tmp)
+	} else {
+		err = os.Rename(tmp, w.path)
+	}
+	if err != nil {
+		m.Unmap()
+		f.Close()
+		os.Remove(tmp)
+		if errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		return fmt.Errorf("ring %q: move new segment into place: %w", w.name, err)
+	}
+	w.file, w.mapping, w.seg = f, m, seg
+	return w.takeOver()
+}
+
+func dirOf(d string) string {
+	if d == "" {
+		return ring.DefaultDir
+	}
+	return d
+}
+
+// takeOver makes the segment ours: repair what a crashed writer left,
+// continue the numbering, announce a new generation.
+func (w *Writer) takeOver() error {
+	seg := w.seg
+	err := shm.Guard(func() error {
+		head := seg.Head().Load()
+		for i := 0; i < w.geo.Slots; i++ {
+			h := seg.Slot(uint64(i))
+			s := h.SeqWord().Load()
+			if s&1 == 1 {
+				// Half-written by a writer that died: mark empty, make even.
+				h.FrameNo = 0
+				w.seq.End(h.SeqWord(), s)
+				continue
+			}
+			// A writer can die between a slot's End and the head store.
+			if n := h.FrameNo; n > head && n <= head+uint64(w.geo.Slots) {
+				head = n
+			}
+		}
+		seg.Head().Store(head)
+		w.next = head + 1
+		w.gen = seg.Generation().Add(1)
+		w.restarts = w.gen - 1
+		seg.WriterPID().Store(uint32(os.Getpid()))
+		seg.WriterStart().Store(time.Now().UnixNano())
+		seg.Heartbeat().Store(shm.Monotonic())
+		// Wake readers waiting for a writer to come back.
+		seg.Notify().Add(1)
+		shm.FutexWake(seg.Notify(), math.MaxInt32)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("ring %q: %w: %v", w.name, ring.ErrTruncated, err)
+	}
+	return nil
+}
+
+func (w *Writer) heartbeat() {
+	defer w.stopped.Done()
+	t := time.NewTicker(w.opts.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.stop:
+			return
+		case <-t.C:
+			// Guarded: someone may truncate the object under us.
+			shm.Guard(func() error {
+				w.seg.Heartbeat().Store(shm.Monotonic())
+				return nil
+			})
+		}
+	}
+}
+
+// Name returns the ring name.
+func (w *Writer) Name() string { return w.name }
+
+// Path returns the segment's file.
+func (w *Writer) Path() string { return w.path }
+
+// Geometry returns the ring's geometry.
+func (w *Writer) Geometry() ring.Geometry { return w.geo }
+
+// Generation returns this writer's generation: 1 for the ring's first
+// writer, +1 for each writer open after it.
+func (w *Writer) Generation() uint64 { return w.gen }
+
+// Segment returns the mapped segment, for tools that inspect it (stat,
+// metrics). It is valid until Close.
+func (w *Writer) Segment() *ring.Segment { return w.seg }
+
+// Close stops the writer and releases the segment; readers keep it and
+// see the writer gone. It is safe to call more than once.
+func (w *Writer) Close() error {
+	w.closeMu.Lock()
+	defer w.closeMu.Unlock()
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	close(w.stop)
+	w.stopped.Wait()
+	if w.loan.active {
+		w.loan.Abort()
+	}
+	// Wake readers so they notice the lock is gone at once.
+	shm.Guard(func() error {
+		w.seg.Notify().Add(1)
+		shm.FutexWake(w.seg.Notify(), math.MaxInt32)
+		return nil
+	})
+	return errors.Join(w.mapping.Unmap(), w.file.Close())
+}
+
+// Remove closes the writer and unlinks the segment. Readers that have it
+// mapped keep their mapping and see the writer gone.
+func (w *Writer) Remove() error {
+	err := w.Close()
+	if rerr := os.Remove(w.path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+		err = errors.Join(err, fmt.Errorf("ring %q: remove: %w", w.name, rerr))
+	}
+	return err
+}
+
+// Remove unlinks ring name in dir ("" means /dev/shm) whether or not a
+// writer is running; a running writer keeps its now nameless segment.
+func Remove(dir, name string) error {
+	if err := ring.CheckName(name); err != nil {
+		return err
+	}
+	if err := os.Remove(ring.Path(dir, name)); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("ring %q: %w (no %s)", name, ring.ErrNotFound, ring.Path(dir, name))
+		}
+		return fmt.Errorf("ring %q: remove: %w", name, err)
+	}
+	return nil
+}
+
+// counters are the writer's in-process statistics, read by metrics.
+type counters struct {
+	frames, bytes atomic.Uint64
+	mirrorErrors  atomic.Uint64
+	aborts        atomic.Uint64
+	publish       hist.Histogram // ns
+	lastMirrorErr atomic.Pointer[error]
+}
+
+// Stats is a snapshot of a writer's counters.
+type Stats struct {
+	Frames       uint64 // frames this writer committed
+	Bytes        uint64 // payload bytes this writer committed
+	Aborts       uint64 // loans rolled back
+	MirrorErrors uint64 // frames the Mirror refused
+	Restarts     uint64 // writer opens of this ring before this one
+	// Publish is the distribution of publish durations in ns: the whole
+	// Publish call, or Commit for a loan.
+	Publish *hist.Snapshot
+	Ring    ring.Stats
+}
+
+// Stats returns the writer's counters. Safe from any goroutine until Close.
+func (w *Writer) Stats() Stats {
+	st := Stats{
+		Frames:       w.stats.frames.Load(),
+		Bytes:        w.stats.bytes.Load(),
+		Aborts:       w.stats.aborts.Load(),
+		MirrorErrors: w.stats.mirrorErrors.Load(),
+		Restarts:     w.restarts,
+		Publish:      w.stats.publish.Snapshot(),
+	}
+	shm.Guard(func() error { st.Ring = w.seg.Stats(); return nil })
+	return st
+}
+
+// MirrorErr returns the last error the Mirror returned, or nil.
+func (w *Writer) MirrorErr() error {
+	if p := w.stats.lastMirrorErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}

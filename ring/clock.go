@@ -1,0 +1,5 @@
+package ring
+
+import "github.com/framering/framering/internal/shm"
+
+func monotonic() int64 { return shm.Monotonic() }

@@ -1,0 +1,84 @@
+package ring
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/framering/framering/internal/shm"
+)
+
+// Errors, grouped by the operation that returns them. producer and consumer
+// return these (wrapped with the ring name and advice); match them with
+// errors.Is.
+var (
+	// Naming and opening.
+
+	// ErrInvalidName is returned for a ring name outside [A-Za-z0-9._-]{1,200}
+	// or one that is "." or "..".
+	ErrInvalidName = errors.New("invalid ring name")
+	// ErrNotFound is returned when no ring of that name exists.
+	ErrNotFound = errors.New("ring does not exist")
+	// ErrUnsafeFile is returned when the object is a symbolic link, not a
+	// regular file, owned by another user, or writable by others.
+	ErrUnsafeFile = shm.ErrUnsafeFile
+	// ErrNoSpace is returned at creation when the shm file system cannot
+	// hold the ring.
+	ErrNoSpace = shm.ErrNoSpace
+
+	// Validation of shared memory (untrusted input).
+
+	// ErrIncompatible is returned for a segment with another magic, version
+	// or geometry than expected. *LayoutError matches it.
+	ErrIncompatible = errors.New("incompatible ring segment")
+	// ErrCorrupt is returned when a superblock or slot field is out of range
+	// or its checksum does not match.
+	ErrCorrupt = errors.New("corrupt ring segment")
+	// ErrTruncated is returned when the object is smaller than its
+	// superblock says, including when it shrinks under a live mapping.
+	ErrTruncated = errors.New("ring segment truncated")
+
+	// Writing.
+
+	// ErrBusy is returned when another process is writing the ring.
+	ErrBusy = errors.New("ring already has a writer")
+	// ErrInvalidFrame is returned for frame info that cannot describe a
+	// frame: zero or negative sizes, unknown pixel format, short stride.
+	ErrInvalidFrame = errors.New("invalid frame")
+	// ErrFrameTooLarge is returned for a frame or metadata larger than the
+	// slot holds.
+	ErrFrameTooLarge = errors.New("frame larger than the ring's slots")
+	// ErrLoanOutstanding is returned by Reserve while an earlier loan is
+	// neither committed nor aborted.
+	ErrLoanOutstanding = errors.New("previous reservation not committed or aborted")
+
+	// Reading.
+
+	// ErrWriterGone is returned once when the ring's writer died or closed;
+	// the next read waits for a writer to come back.
+	ErrWriterGone = errors.New("ring writer is gone")
+	// ErrOverwritten is returned when a view's slot was overwritten while
+	// the caller worked on it: whatever it computed from the view is
+	// invalid.
+	ErrOverwritten = errors.New("frame overwritten while in use")
+	// ErrViewOutstanding is returned by Acquire while an earlier view has
+	// not been released.
+	ErrViewOutstanding = errors.New("previous view not released")
+
+	// ErrClosed is returned by any call on a closed writer or reader.
+	ErrClosed = os.ErrClosed
+)
+
+// LayoutError describes a field of a segment that does not have the value
+// a reader or writer needs. It matches [ErrIncompatible].
+type LayoutError struct {
+	Field     string
+	Got, Want string
+}
+
+func (e *LayoutError) Error() string {
+	return fmt.Sprintf("incompatible ring segment: %s is %s, want %s", e.Field, e.Got, e.Want)
+}
+
+// Is reports whether target is [ErrIncompatible].
+func (e *LayoutError) Is(target error) bool { return target == ErrIncompatible }
