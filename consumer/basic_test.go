@@ -66,3 +66,13 @@ func TestPublishReadRoundTrip(t *testing.T) {
 		t.Fatalf("Read with nothing published = %v, want deadline exceeded", err)
 	}
 }
+
+func openWriter(t *testing.T, dir, name string, size int) *producer.Writer {
+	t.Helper()
+	w, err := producer.Open(name, producer.Options{Dir: dir, Slots: 4, MaxFrameBytes: size})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Remove() })
+	return w
+}
