@@ -175,7 +175,7 @@ func (w *Writer) reuse(f *shm.File) error {
 	}
 	if err := f.LockWrite(); err != nil {
 		if errors.Is(err, shm.ErrLocked) {
-			return fmt.Errorf("ring %q: %w: already written by pid %d; stop that producer or pick another name", w.name, ring.ErrBusy, peekPID(f))
+			return &ring.BusyError{Ring: w.name, PID: peekPID(f)}
 		}
 		return w.wrapOpen(err)
 	}

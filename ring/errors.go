@@ -82,3 +82,16 @@ func (e *LayoutError) Error() string {
 
 // Is reports whether target is [ErrIncompatible].
 func (e *LayoutError) Is(target error) bool { return target == ErrIncompatible }
+
+// BusyError says another process writes the ring. It matches [ErrBusy].
+type BusyError struct {
+	Ring string
+	PID  int // from the superblock; 0 if unreadable
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("ring %q: already written by pid %d; stop that producer or pick another name", e.Ring, e.PID)
+}
+
+// Is reports whether target is [ErrBusy].
+func (e *BusyError) Is(target error) bool { return target == ErrBusy }
