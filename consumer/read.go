@@ -122,16 +122,16 @@ func (r *Reader) acquire(ctx context.Context, dst []byte, copyOut bool, f *ring.
 		return 0, fmt.Errorf("ring %q: %w; call View.Release first", r.name, ring.ErrViewOutstanding)
 	}
 	for spins := 0; ; spins++ {
-		n, err := r.pick(ctx)
-		if err != nil {
-			return 0, err
-		}
+		var n, s1 uint64
 		var oc outcome
-		var s1 uint64
+		// Guard the whole step: the superblock page can vanish too.
 		gerr := shm.Guard(func() error {
-			var aerr error
-			oc, s1, aerr = r.attempt(n, dst, copyOut, f)
-			return aerr
+			var err error
+			if n, err = r.pick(ctx); err != nil {
+				return err
+			}
+			oc, s1, err = r.attempt(n, dst, copyOut, f)
+			return err
 		})
 		if gerr != nil {
 			if errors.Is(gerr, shm.ErrFault) {

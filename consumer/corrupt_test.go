@@ -1,0 +1,134 @@
+package consumer_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/framering/framering/consumer"
+	"github.com/framering/framering/internal/testutil"
+	"github.com/framering/framering/ring"
+)
+
+// patchFile writes b at off in the ring's file, and with fixSum recomputes
+// the superblock checksum so that only the geometry check can catch it.
+func patchFile(t *testing.T, path string, off int64, b []byte, fixSum bool) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	if fixSum {
+		sb := make([]byte, 60)
+		f.ReadAt(sb, 0)
+		var sum [4]byte
+		binary.LittleEndian.PutUint32(sum[:], crc32.Checksum(sb, crc32.MakeTable(crc32.Castagnoli)))
+		f.WriteAt(sum[:], 60)
+	}
+}
+
+func le32(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
+func le64(v uint64) []byte { return binary.LittleEndian.AppendUint64(nil, v) }
+
+func TestCorruptSuperblockRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		off    int64
+		b      []byte
+		fixSum bool
+		want   error
+		msg    string
+	}{
+		{"magic", 0, []byte("NOTARING"), false, ring.ErrIncompatible, "magic"},
+		{"version", 8, le32(2), false, ring.ErrIncompatible, "version is 2, want 1"},
+		{"checksum", 16, le32(8), false, ring.ErrCorrupt, "checksum"},
+		{"slot count not power of two", 16, le32(3), true, ring.ErrCorrupt, "slot count 3"},
+		{"stride", 24, le64(12345), true, ring.ErrCorrupt, "slot stride is 12345"},
+		{"payload offset", 32, le64(0), true, ring.ErrCorrupt, "payload offset"},
+		{"huge payload", 40, le64(1 << 62), true, ring.ErrCorrupt, "payload capacity"},
+		{"geometry beyond object", 16, le32(1024), true, ring.ErrCorrupt, "file size is 53248"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, name := testutil.ShmDir(t), testutil.Name(t)
+			w := openWriter(t, dir, name, 4096)
+			w.Close()
+			patchFile(t, ring.Path(dir, name), tc.off, tc.b, tc.fixSum)
+			_, err := consumer.Open(name, consumer.Options{Dir: dir})
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("Open = %v\nwant %v mentioning %q", err, tc.want, tc.msg)
+			}
+			if !strings.Contains(err.Error(), "remove it and restart the producer") {
+				t.Errorf("error does not say what to do: %v", err)
+			}
+		})
+	}
+}
+
+func TestTruncatedObjectRefused(t *testing.T) {
+	dir, name := testutil.ShmDir(t), testutil.Name(t)
+	w := openWriter(t, dir, name, 4096)
+	w.Close()
+	for _, size := range []int64{4096 + 4096, 4096, 100, 0} {
+		os.Truncate(ring.Path(dir, name), size)
+		_, err := consumer.Open(name, consumer.Options{Dir: dir})
+		if !errors.Is(err, ring.ErrTruncated) {
+			t.Errorf("object of %d bytes: %v, want ErrTruncated", size, err)
+		}
+	}
+}
+
+// A slot header with impossible values is reported as corruption, never
+// trusted for the copy.
+func TestCorruptSlotHeader(t *testing.T) {
+	dir, name := testutil.ShmDir(t), testutil.Name(t)
+	w := openWriter(t, dir, name, 4096)
+	if _, err := w.Publish(ring.FrameInfo{Format: ring.Raw}, make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := consumer.Open(name, consumer.Options{Dir: dir, Start: consumer.StartOldest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	slot1 := int64(ring.SuperblockSize) + 1*w.Segment().Geometry().SlotStride()
+	patchFile(t, ring.Path(dir, name), slot1+104, le64(1<<40), false) // PayloadLen
+	_, err = r.Read(t.Context(), make([]byte, 4096))
+	if !errors.Is(err, ring.ErrCorrupt) || !strings.Contains(err.Error(), "exceeds slot capacity") {
+		t.Fatalf("Read of a slot claiming 1 TiB = %v, want ErrCorrupt", err)
+	}
+}
+
+// A segment truncated under a live reader and writer: both get an error,
+// neither process crashes (SIGBUS is caught).
+func TestTruncatedUnderLiveReader(t *testing.T) {
+	dir, name := testutil.ShmDir(t), testutil.Name(t)
+	w := openWriter(t, dir, name, 1<<16)
+	px := make([]byte, 1<<16)
+	w.Publish(ring.FrameInfo{Format: ring.Raw}, px)
+	r, err := consumer.Open(name, consumer.Options{Dir: dir, Start: consumer.StartNext})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := os.Truncate(ring.Path(dir, name), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Publish(ring.FrameInfo{Format: ring.Raw}, px); !errors.Is(err, ring.ErrTruncated) {
+		t.Fatalf("Publish into a truncated segment = %v, want ErrTruncated", err)
+	}
+	_, err = r.Read(t.Context(), nil)
+	if !errors.Is(err, ring.ErrTruncated) {
+		t.Fatalf("Read of a truncated segment = %v, want ErrTruncated", err)
+	}
+	v := r.View(t.Context(), func(*ring.Frame) error { return nil })
+	if v == nil {
+		t.Fatal("View of a truncated segment succeeded")
+	}
+}
