@@ -27,25 +27,36 @@ type Segment struct {
 // exactly g.FileSize() bytes, and returns the segment. Generation starts at
 // 0; the writer's Open bumps it.
 func Format(mem []byte, g Geometry, createdNs int64) (*Segment, error) {
-	if err := g.Check(); err != nil {
+	sb, err := EncodeSuperblock(g, createdNs)
+	if err != nil {
 		return nil, err
 	}
 	if int64(len(mem)) != g.FileSize() {
 		return nil, fmt.Errorf("format ring: mapping is %d bytes, geometry needs %d", len(mem), g.FileSize())
 	}
-	sb := (*Superblock)(unsafe.Pointer(&mem[0]))
-	copy(sb.Magic[:], Magic)
-	sb.Version = Version
-	sb.SuperSize = SuperblockSize
-	sb.SlotCount = uint32(g.Slots)
-	sb.MetaCap = uint32(g.MetaCap)
-	sb.SlotStride = uint64(g.SlotStride())
-	sb.PayloadOffset = uint64(g.PayloadOffset())
-	sb.PayloadCap = uint64(g.PayloadCap)
-	sb.FileSize = uint64(g.FileSize())
-	sb.Created = createdNs
-	sb.Checksum = checksum(mem[:SuperblockSize])
+	copy(mem, sb)
 	return Attach(mem)
+}
+
+// EncodeSuperblock returns the superblock page of a fresh ring of geometry
+// g: static fields and checksum set, live words zero.
+func EncodeSuperblock(g Geometry, createdNs int64) ([]byte, error) {
+	if err := g.Check(); err != nil {
+		return nil, err
+	}
+	b := make([]byte, SuperblockSize)
+	copy(b, Magic)
+	le.PutUint32(b[8:], Version)
+	le.PutUint32(b[12:], SuperblockSize)
+	le.PutUint32(b[16:], uint32(g.Slots))
+	le.PutUint32(b[20:], uint32(g.MetaCap))
+	le.PutUint64(b[24:], uint64(g.SlotStride()))
+	le.PutUint64(b[32:], uint64(g.PayloadOffset()))
+	le.PutUint64(b[40:], uint64(g.PayloadCap))
+	le.PutUint64(b[48:], uint64(g.FileSize()))
+	le.PutUint64(b[88:], uint64(createdNs))
+	le.PutUint32(b[60:], checksum(b))
+	return b, nil
 }
 
 // Attach validates the superblock at the start of mem against len(mem) and
