@@ -1,5 +1,31 @@
 // Package metrics exports framering's counters to Prometheus.
 //
-// (Being written: the signatures below are the contract other packages
-// build on; see issue 4.)
+// # Library users
+//
+// Register a writer's or a reader's collector into your own registry and
+// serve it as you serve your other metrics, or with [Serve]:
+//
+//	reg := prometheus.NewRegistry()
+//	if err := metrics.RegisterWriter(reg, w); err != nil { ... }
+//	if err := metrics.RegisterReader(reg, "detector", r); err != nil { ... }
+//	srv, addr, err := metrics.Serve(":9731", reg)
+//	defer srv.Close()
+//
+// Collectors read the writer's and reader's counters when scraped and emit
+// constant metrics. Publishing and reading make no Prometheus call, take
+// no lock and allocate nothing for metrics: the counters are atomics that
+// producer and consumer keep anyway, or words of the superblock.
+//
+// # Exporter
+//
+// [Exporter] serves the superblock metrics of every ring in a directory
+// (or of named rings) without the applications' help: it maps each
+// segment read-only. The framering metrics command runs it.
+//
+// # Names
+//
+// Names are framering_<subsystem>_<name>_<unit>, with _total on counters
+// and base units (seconds, bytes). Labels are ring, reader and, on
+// framering_reader_dropped_frames_total, reason. docs/METRICS.md lists
+// every metric.
 package metrics

@@ -1,0 +1,177 @@
+package metrics
+
+import (
+	"math"
+	"sort"
+
+	"github.com/framering/framering/internal/hist"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// nativeSchema is the schema of the native histograms: 2^3 = 8 buckets per
+// power of two, each about 9 % wide (client_golang's default bucket factor
+// 1.1). internal/hist's buckets are at most 3.2 % wide, so each of them
+// falls into one native bucket up to rounding at the edges.
+const nativeSchema = 3
+
+// Classic bucket upper bounds, in seconds.
+var (
+	// latencyBuckets: 10 µs to 1 s, four per decade.
+	latencyBuckets = prometheus.ExponentialBucketsRange(10e-6, 1, 21)
+	// publishBuckets: 1 µs to 1 s, four per decade.
+	publishBuckets = prometheus.ExponentialBucketsRange(1e-6, 1, 25)
+)
+
+// nativeBounds are the upper bounds of the fractions (math.Frexp) of the
+// native buckets within one power of two: 2^(j/8 - 1) for j = 0..7.
+var nativeBounds = func() []float64 {
+	b := make([]float64, 1<<nativeSchema)
+	for j := range b {
+		b[j] = math.Exp2(float64(j)/float64(len(b)) - 1)
+	}
+	return b
+}()
+
+// nativeKey returns the index of the native bucket holding v > 0: the
+// bucket (2^((k-1)/8), 2^(k/8)].
+func nativeKey(v float64) int {
+	frac, exp := math.Frexp(v)
+	return sort.SearchFloat64s(nativeBounds, frac) + (exp-1)*len(nativeBounds)
+}
+
+// nativeKeys maps each internal/hist bucket (ns) to the native bucket (s)
+// of its midpoint; zeroKey for the bucket of exact zeros.
+var nativeKeys = func() []int {
+	var s hist.Snapshot
+	keys := make([]int, len(s.Counts))
+	for i := range keys {
+		lo, w := hist.Bounds(i)
+		if lo == 0 && w == 1 {
+			keys[i] = zeroKey
+			continue
+		}
+		mid := float64(lo) + float64(w-1)/2
+		keys[i] = nativeKey(mid / 1e9)
+	}
+	return keys
+}()
+
+const zeroKey = math.MinInt
+
+// histMetric is a histogram with classic buckets and native buckets in one
+// sample, as client_golang's own histograms expose when both are
+// configured: the text format shows the classic buckets, a Prometheus that
+// negotiates protobuf and enables native histograms also gets the native
+// ones.
+type histMetric struct {
+	desc   *prometheus.Desc
+	labels []*dto.LabelPair
+	h      dto.Histogram
+}
+
+func (m *histMetric) Desc() *prometheus.Desc { return m.desc }
+
+func (m *histMetric) Write(out *dto.Metric) error {
+	out.Histogram = &m.h
+	out.Label = m.labels
+	return nil
+}
+
+// newHistMetric converts a snapshot of nanosecond values into a histogram
+// in seconds with the given classic upper bounds (seconds, ascending).
+//
+// Classic buckets count the internal buckets that lie entirely at or below
+// each bound, so a cumulative count can be low by the contents of the one
+// internal bucket (at most 3.2 % wide) that straddles the bound. Native
+// buckets receive each internal bucket at its midpoint.
+func newHistMetric(desc *prometheus.Desc, s *hist.Snapshot, bounds []float64, labelValues ...string) prometheus.Metric {
+	m := &histMetric{desc: desc, labels: prometheus.MakeLabelPairs(desc, labelValues)}
+	var count uint64
+	var zero uint64
+	native := make(map[int]int64)
+	classic := make([]uint64, len(bounds))
+	b := 0
+	for i, c := range s.Counts {
+		if c == 0 {
+			continue
+		}
+		count += c
+		if k := nativeKeys[i]; k == zeroKey {
+			zero += c
+		} else {
+			native[k] += int64(c)
+		}
+		lo, w := hist.Bounds(i)
+		top := float64(lo+w-1) / 1e9 // the bucket's largest value, s
+		for b < len(bounds) && bounds[b] < top {
+			b++
+		}
+		if b < len(bounds) {
+			classic[b] += c
+		}
+	}
+	// Count, not s.Count: a snapshot taken while Record runs may have a
+	// count that disagrees with its buckets, and Prometheus rejects a
+	// histogram whose buckets do not add up.
+	sum := float64(s.Sum) / 1e9
+	m.h.SampleCount = &count
+	m.h.SampleSum = &sum
+	m.h.Bucket = make([]*dto.Bucket, len(bounds))
+	var cum uint64
+	for i, ub := range bounds {
+		cum += classic[i]
+		m.h.Bucket[i] = &dto.Bucket{CumulativeCount: ptr(cum), UpperBound: ptr(ub)}
+	}
+	schema := int32(nativeSchema)
+	threshold := prometheus.DefNativeHistogramZeroThreshold
+	m.h.Schema = &schema
+	m.h.ZeroThreshold = &threshold
+	m.h.ZeroCount = &zero
+	m.h.PositiveSpan, m.h.PositiveDelta = spans(native)
+	if len(m.h.PositiveSpan) == 0 && zero == 0 {
+		// A no-op span, so that scrapers see a native histogram without
+		// observations rather than a classic one.
+		m.h.PositiveSpan = []*dto.BucketSpan{{Offset: ptr(int32(0)), Length: ptr(uint32(0))}}
+	}
+	return m
+}
+
+// spans encodes sparse bucket counts as spans and deltas, the native
+// histogram wire form: a gap of up to two empty buckets continues a span.
+func spans(buckets map[int]int64) ([]*dto.BucketSpan, []int64) {
+	if len(buckets) == 0 {
+		return nil, nil
+	}
+	keys := make([]int, 0, len(buckets))
+	for k := range buckets {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	var (
+		out    []*dto.BucketSpan
+		deltas []int64
+		prev   int64
+		next   int
+	)
+	add := func(c int64) {
+		*out[len(out)-1].Length++
+		deltas = append(deltas, c-prev)
+		prev = c
+	}
+	for n, k := range keys {
+		gap := k - next
+		if n == 0 || gap > 2 {
+			out = append(out, &dto.BucketSpan{Offset: ptr(int32(gap)), Length: ptr(uint32(0))})
+		} else {
+			for range gap {
+				add(0)
+			}
+		}
+		add(buckets[k])
+		next = k + 1
+	}
+	return out, deltas
+}
+
+func ptr[T any](v T) *T { return &v }
