@@ -22,7 +22,7 @@ type Loan struct {
 	slot   *ring.SlotHeader
 	pixels []byte
 	meta   []byte
-	start  int64
+	start  int64 // publish start: Publish's call, or Commit's
 }
 
 // Reserve lends the next slot. Only one loan may be out at a time.
@@ -34,7 +34,7 @@ func (w *Writer) Reserve() (*Loan, error) {
 		return nil, fmt.Errorf("ring %q: reserve frame %d: %w; call Commit or Abort first", w.name, w.next, ring.ErrLoanOutstanding)
 	}
 	l := &w.loan
-	l.start = shm.Monotonic()
+	l.start = 0 // Commit stamps it; Publish stamps its own start
 	l.number = w.next
 	err := shm.Guard(func() error {
 		l.slot = w.seg.Slot(l.number)
@@ -157,10 +157,12 @@ func (w *Writer) Publish(info ring.FrameInfo, pixels []byte) (uint64, error) {
 		return 0, fmt.Errorf("ring %q: publish: %w: buffer has %d bytes, %dx%d %v with stride %d needs %d",
 			w.name, ring.ErrInvalidFrame, len(pixels), info.Width, info.Height, info.Format, info.Stride, n)
 	}
+	start := shm.Monotonic()
 	l, err := w.Reserve()
 	if err != nil {
 		return 0, err
 	}
+	l.start = start
 	if err := shm.Guard(func() error { copy(l.pixels, pixels[:n]); return nil }); err != nil {
 		l.active = false
 		return 0, w.truncated(err)

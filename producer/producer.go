@@ -431,7 +431,7 @@ type Stats struct {
 	MirrorErrors uint64 // frames the Mirror refused
 	Restarts     uint64 // writer opens of this ring before this one
 	// Publish is the distribution of publish durations in ns: the whole
-	// Publish call, or Commit for a loan.
+	// Publish call (copy included), or the Commit call for a loan.
 	Publish *hist.Snapshot
 	Ring    ring.Stats
 }

@@ -118,7 +118,8 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 //	100    4 MetaLen     bytes of metadata used, <= MetaCap
 //	104    8 PayloadLen  bytes of payload used, <= PayloadCap
 //	112    8 CaptureNs   CLOCK_MONOTONIC ns when the frame was captured
-//	120    8 PublishNs   CLOCK_MONOTONIC ns when the writer started to publish it
+//	120    8 PublishNs   CLOCK_MONOTONIC ns when publishing started: the start of
+//	                     a copy publish, or of Commit for a frame filled in place
 //	128    8 WallNs      wall clock, Unix ns, at publish
 //	136   56 _           reserved, zero
 type SlotHeader struct {
