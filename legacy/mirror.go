@@ -337,10 +337,11 @@ func (m *Writer) write(f *ring.Frame, w, h, inC, outC, stride int, ts int64) {
 	dst := m.mem[HeaderSize:]
 	src := f.Pixels
 	row := w * outC
+	same := f.Format == ring.BGR8 || f.Format == ring.Gray8
 	switch {
-	case inC == outC && stride == row:
+	case same && stride == row:
 		copy(dst[:row*h], src[:row*h]) // BGR8 or Gray8, packed
-	case inC == outC:
+	case same:
 		for y := 0; y < h; y++ { // padded rows: pack them
 			copy(dst[y*row:(y+1)*row], src[y*stride:y*stride+row])
 		}

@@ -292,9 +292,6 @@ func (r *Reader) attempt(dst []byte) (Frame, outcome, error) {
 	var hb [HeaderSize]byte
 	copy(hb[:], mem)
 	h := ParseHeader(hb[:])
-	if r.haveAny && !r.sawZero && h.same(r.last) {
-		return Frame{}, none, nil
-	}
 	if err := h.Check(int64(len(mem))); err != nil {
 		// The header may have been read while the sender rewrote it.
 		if !r.stable(h) {
@@ -304,6 +301,9 @@ func (r *Reader) attempt(dst []byte) (Frame, outcome, error) {
 			return Frame{}, torn, nil // replaced meanwhile: the caller re-opens
 		}
 		return Frame{}, none, fmt.Errorf("legacy slot %q: %w; the sender wrote an impossible header into %s", r.name, err, r.path)
+	}
+	if r.haveAny && !r.sawZero && h.same(r.last) {
+		return Frame{}, none, nil // validated above: an object that shrank is still caught
 	}
 	n := int(h.FrameBytes())
 	if cap(dst) < n {
