@@ -118,11 +118,15 @@ func TestWriterKilledMidFrameRestart(t *testing.T) {
 	if _, err := w.Expect("midframe 200", hang); err != nil {
 		t.Fatal(err)
 	}
+	killed := time.Now()
 	w.Kill()
 	for i, r := range readers {
 		if _, err := r.Expect("gone 1", hang); err != nil {
 			t.Fatalf("reader %d: %v", i, err)
 		}
+		// Reported, not asserted: the design target is < 1 s (one 100 ms
+		// wait slice, or at once when the lock probe runs).
+		t.Logf("reader %d saw the writer gone %v after SIGKILL", i, time.Since(killed).Round(time.Millisecond))
 	}
 	w = testutil.Start(t, "writer", ringEnv(dir, name, "SLOTS=4", "COUNT=200", "GAP=100us")...)
 	ready, err := w.Expect("ready", hang)

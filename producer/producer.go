@@ -380,13 +380,15 @@ func (w *Writer) Close() error {
 	if w.loan.active {
 		w.loan.Abort()
 	}
-	// Wake readers so they notice the lock is gone at once.
+	// Drop the lock first, then wake readers: they find it gone at once.
+	// The mapping outlives the descriptor.
+	ferr := w.file.Close()
 	shm.Guard(func() error {
 		w.seg.Notify().Add(1)
 		shm.FutexWake(w.seg.Notify(), math.MaxInt32)
 		return nil
 	})
-	return errors.Join(w.mapping.Unmap(), w.file.Close())
+	return errors.Join(ferr, w.mapping.Unmap())
 }
 
 // Remove closes the writer and unlinks the segment. Readers that have it
