@@ -18,9 +18,17 @@ vet:
 	$(GO) vet ./...
 	GOARCH=arm64 $(GO) vet ./...
 
-# The README's test command: every package, race detector on, no cache.
+# The README's test command: every package, race detector on, no cache;
+# then the OpenCV adapter and the CLI again with -tags gocv, where OpenCV 4
+# is installed.
 test:
 	$(GO) test $(RACE) -count=1 -timeout 15m ./...
+	@if pkg-config --exists opencv4 2>/dev/null; then \
+		echo "$(GO) test $(RACE) -count=1 -tags gocv ./cv/... ./cmd/framering/..."; \
+		$(GO) test $(RACE) -count=1 -timeout 15m -tags gocv ./cv/... ./cmd/framering/...; \
+	else \
+		echo "skipping the -tags gocv tests: OpenCV 4 not found (apt-get install libopencv-dev)"; \
+	fi
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
