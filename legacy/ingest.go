@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/framering/framering/consumer"
@@ -181,12 +180,7 @@ func MirrorRing(ctx context.Context, opts MirrorRingOptions) (MirrorStats, error
 			return m.Stats(), err
 		}
 		if err := m.MirrorFrame(&f); err != nil {
-			if errors.Is(err, ErrUnsupportedFormat) || errors.Is(err, ring.ErrInvalidFrame) {
-				return m.Stats(), err
-			}
-			if !errors.Is(err, fs.ErrClosed) {
-				return m.Stats(), err
-			}
+			return m.Stats(), fmt.Errorf("legacy mirror of ring %q: %w", opts.Ring, err)
 		}
 		n++
 		if opts.OnFrame != nil {
