@@ -143,6 +143,9 @@ func (r *Reader) acquire(ctx context.Context, dst []byte, copyOut bool, f *ring.
 		case got:
 			if copyOut {
 				r.deliver(f, shm.Monotonic())
+			} else {
+				r.viewOut = true
+				r.view.begin, r.view.at = s1, shm.Monotonic()
 			}
 			return s1, nil
 		case lost:
@@ -171,15 +174,9 @@ type View struct {
 // the slot stayed valid. While the view is out, Read and Acquire fail with
 // ring.ErrViewOutstanding.
 func (r *Reader) Acquire(ctx context.Context) (*View, error) {
-	s1, err := r.acquire(ctx, nil, false, &r.view.f)
-	if err != nil {
+	if _, err := r.acquire(ctx, nil, false, &r.view.f); err != nil {
 		return nil, err
 	}
-	r.mu.Lock()
-	r.viewOut = true
-	r.view.begin = s1
-	r.view.at = shm.Monotonic()
-	r.mu.Unlock()
 	return &r.view, nil
 }
 

@@ -49,7 +49,6 @@ func Bounds(i int) (lo, width int64) {
 type Histogram struct {
 	counts [nBuckets]atomic.Uint64
 	sum    atomic.Int64
-	n      atomic.Uint64
 	max    atomic.Int64
 }
 
@@ -60,7 +59,6 @@ func (h *Histogram) Record(v int64) {
 	}
 	h.counts[Index(v)].Add(1)
 	h.sum.Add(v)
-	h.n.Add(1)
 	if v > h.max.Load() {
 		h.max.Store(v)
 	}
