@@ -87,11 +87,12 @@ func (m *histMetric) Write(out *dto.Metric) error {
 // buckets receive each internal bucket at its midpoint.
 func newHistMetric(desc *prometheus.Desc, s *hist.Snapshot, bounds []float64, labelValues ...string) prometheus.Metric {
 	m := &histMetric{desc: desc, labels: prometheus.MakeLabelPairs(desc, labelValues)}
-	var count uint64
-	var zero uint64
-	native := make(map[int]int64)
+	var count, zero uint64
 	classic := make([]uint64, len(bounds))
+	var nb nativeBuilder
 	b := 0
+	// Internal buckets ascend, and so do their native keys and the classic
+	// bounds: one pass fills both.
 	for i, c := range s.Counts {
 		if c == 0 {
 			continue
@@ -100,7 +101,7 @@ func newHistMetric(desc *prometheus.Desc, s *hist.Snapshot, bounds []float64, la
 		if k := nativeKeys[i]; k == zeroKey {
 			zero += c
 		} else {
-			native[k] += int64(c)
+			nb.add(k, int64(c))
 		}
 		lo, w := hist.Bounds(i)
 		top := float64(lo+w-1) / 1e9 // the bucket's largest value, s
@@ -111,24 +112,29 @@ func newHistMetric(desc *prometheus.Desc, s *hist.Snapshot, bounds []float64, la
 			classic[b] += c
 		}
 	}
-	// Count, not s.Count: a snapshot taken while Record runs may have a
+	// count, not s.Count: a snapshot taken while Record runs may have a
 	// count that disagrees with its buckets, and Prometheus rejects a
 	// histogram whose buckets do not add up.
 	sum := float64(s.Sum) / 1e9
 	m.h.SampleCount = &count
 	m.h.SampleSum = &sum
 	m.h.Bucket = make([]*dto.Bucket, len(bounds))
+	buckets := make([]dto.Bucket, len(bounds))
+	cums := make([]uint64, len(bounds))
+	ubs := append([]float64(nil), bounds...)
 	var cum uint64
-	for i, ub := range bounds {
+	for i := range bounds {
 		cum += classic[i]
-		m.h.Bucket[i] = &dto.Bucket{CumulativeCount: ptr(cum), UpperBound: ptr(ub)}
+		cums[i] = cum
+		buckets[i] = dto.Bucket{CumulativeCount: &cums[i], UpperBound: &ubs[i]}
+		m.h.Bucket[i] = &buckets[i]
 	}
 	schema := int32(nativeSchema)
 	threshold := prometheus.DefNativeHistogramZeroThreshold
 	m.h.Schema = &schema
 	m.h.ZeroThreshold = &threshold
 	m.h.ZeroCount = &zero
-	m.h.PositiveSpan, m.h.PositiveDelta = spans(native)
+	m.h.PositiveSpan, m.h.PositiveDelta = nb.finish()
 	if len(m.h.PositiveSpan) == 0 && zero == 0 {
 		// A no-op span, so that scrapers see a native histogram without
 		// observations rather than a classic one.
@@ -137,41 +143,52 @@ func newHistMetric(desc *prometheus.Desc, s *hist.Snapshot, bounds []float64, la
 	return m
 }
 
-// spans encodes sparse bucket counts as spans and deltas, the native
-// histogram wire form: a gap of up to two empty buckets continues a span.
-func spans(buckets map[int]int64) ([]*dto.BucketSpan, []int64) {
-	if len(buckets) == 0 {
+// nativeBuilder encodes bucket counts, added in ascending key order
+// (repeated keys add up), as spans and deltas, the native histogram wire
+// form. As client_golang does, a gap of up to two empty buckets continues
+// a span rather than starting a new one.
+type nativeBuilder struct {
+	keys   []int
+	counts []int64
+}
+
+func (nb *nativeBuilder) add(k int, c int64) {
+	if n := len(nb.keys); n > 0 && nb.keys[n-1] == k {
+		nb.counts[n-1] += c
+		return
+	}
+	nb.keys = append(nb.keys, k)
+	nb.counts = append(nb.counts, c)
+}
+
+func (nb *nativeBuilder) finish() ([]*dto.BucketSpan, []int64) {
+	if len(nb.keys) == 0 {
 		return nil, nil
 	}
-	keys := make([]int, 0, len(buckets))
-	for k := range buckets {
-		keys = append(keys, k)
-	}
-	sort.Ints(keys)
 	var (
-		out    []*dto.BucketSpan
-		deltas []int64
+		spans  []*dto.BucketSpan
+		deltas = make([]int64, 0, len(nb.keys))
 		prev   int64
 		next   int
 	)
 	add := func(c int64) {
-		*out[len(out)-1].Length++
+		*spans[len(spans)-1].Length++
 		deltas = append(deltas, c-prev)
 		prev = c
 	}
-	for n, k := range keys {
+	for n, k := range nb.keys {
 		gap := k - next
 		if n == 0 || gap > 2 {
-			out = append(out, &dto.BucketSpan{Offset: ptr(int32(gap)), Length: ptr(uint32(0))})
+			spans = append(spans, &dto.BucketSpan{Offset: ptr(int32(gap)), Length: ptr(uint32(0))})
 		} else {
 			for range gap {
 				add(0)
 			}
 		}
-		add(buckets[k])
+		add(nb.counts[n])
 		next = k + 1
 	}
-	return out, deltas
+	return spans, deltas
 }
 
 func ptr[T any](v T) *T { return &v }
