@@ -68,6 +68,11 @@ type Options struct {
 	// AllowGroupWritable accepts a segment that the owner's group may
 	// write (mode 0660). Zero refuses it.
 	AllowGroupWritable bool
+	// AllowOtherOwner accepts a segment owned by another user, such as a
+	// producer running as a service account that created it 0640 for your
+	// group. Zero refuses it: by default a reader trusts only its own
+	// user's segments. Every field is validated either way.
+	AllowOtherOwner bool
 }
 
 const (
@@ -102,6 +107,7 @@ type Reader struct {
 
 type counters struct {
 	delivered, lapped, skipped, overwritten atomic.Uint64
+	corrupt                                 atomic.Uint64
 	retries, gone, resumes, resets          atomic.Uint64
 	lag                                     atomic.Uint64
 	windowStart, last                       atomic.Uint64
@@ -162,10 +168,10 @@ func (r *Reader) attach() error {
 		}
 		return fmt.Errorf("ring %q: %w", r.name, err)
 	}
-	info, err := f.CheckSafe(r.opts.AllowGroupWritable)
+	info, err := f.CheckSafe(shm.Trust{GroupWrite: r.opts.AllowGroupWritable, OtherOwner: r.opts.AllowOtherOwner})
 	if err != nil {
 		f.Close()
-		return fmt.Errorf("ring %q: %w; refusing to read it, remove it and restart the producer", r.name, err)
+		return fmt.Errorf("ring %q: %w; refusing to read it: remove it and restart the producer, or if you trust it set consumer.Options.AllowOtherOwner / AllowGroupWritable", r.name, err)
 	}
 	if info.Size < ring.SuperblockSize || info.Size > ring.MaxFileSize {
 		f.Close()
@@ -237,6 +243,7 @@ type Stats struct {
 	Lapped      uint64 // Ordered: frames overwritten before the reader got to them
 	Skipped     uint64 // Latest: frames passed over for a newer one
 	Overwritten uint64 // views whose slot was overwritten before Release
+	Corrupt     uint64 // frames whose slot header failed validation (each also returned an error)
 	Retries     uint64 // reads thrown away because the writer changed the slot meanwhile
 	WriterGone  uint64 // times ErrWriterGone was returned
 	Resumes     uint64 // times a writer came back
@@ -250,7 +257,7 @@ type Stats struct {
 }
 
 // Dropped is every frame of the window that was not delivered.
-func (s Stats) Dropped() uint64 { return s.Lapped + s.Skipped + s.Overwritten }
+func (s Stats) Dropped() uint64 { return s.Lapped + s.Skipped + s.Overwritten + s.Corrupt }
 
 // Stats returns the reader's counters. Safe from any goroutine.
 func (r *Reader) Stats() Stats {
@@ -259,6 +266,7 @@ func (r *Reader) Stats() Stats {
 		Lapped:      r.st.lapped.Load(),
 		Skipped:     r.st.skipped.Load(),
 		Overwritten: r.st.overwritten.Load(),
+		Corrupt:     r.st.corrupt.Load(),
 		Retries:     r.st.retries.Load(),
 		WriterGone:  r.st.gone.Load(),
 		Resumes:     r.st.resumes.Load(),
@@ -335,6 +343,9 @@ func (r *Reader) writerState() (bool, string) {
 	}
 	if !locked {
 		return false, fmt.Sprintf("writer pid %d exited or closed the ring", pid)
+	}
+	if r.seg.Generation().Load() == 0 {
+		return true, "" // a writer holds the lock and is still starting
 	}
 	if age := time.Duration(shm.Monotonic() - r.seg.Heartbeat().Load()); age > r.opts.HungAfter {
 		return false, fmt.Sprintf("writer pid %d is alive but its heartbeat is %v old (hung or stopped)", pid, age.Round(time.Millisecond))

@@ -47,6 +47,7 @@ func TestCorruptSuperblockRefused(t *testing.T) {
 		msg    string
 	}{
 		{"magic", 0, []byte("NOTARING"), false, ring.ErrIncompatible, "magic"},
+		{"unknown flags", 56, le32(1), true, ring.ErrIncompatible, "flags is 0x1"},
 		{"version", 8, le32(2), false, ring.ErrIncompatible, "version is 2, want 1"},
 		{"checksum", 16, le32(8), false, ring.ErrCorrupt, "checksum"},
 		{"slot count not power of two", 16, le32(3), true, ring.ErrCorrupt, "slot count 3"},
@@ -102,6 +103,17 @@ func TestCorruptSlotHeader(t *testing.T) {
 	_, err = r.Read(t.Context(), make([]byte, 4096))
 	if !errors.Is(err, ring.ErrCorrupt) || !strings.Contains(err.Error(), "exceeds slot capacity") {
 		t.Fatalf("Read of a slot claiming 1 TiB = %v, want ErrCorrupt", err)
+	}
+	// The ordered reader skips the bad frame and goes on with the next.
+	if _, err := w.Publish(ring.FrameInfo{Format: ring.Raw}, make([]byte, 50)); err != nil {
+		t.Fatal(err)
+	}
+	f, err := r.Read(t.Context(), make([]byte, 4096))
+	if err != nil || f.Number != 2 || len(f.Pixels) != 50 {
+		t.Fatalf("read after a corrupt frame: frame %d (%d bytes), %v; want frame 2", f.Number, len(f.Pixels), err)
+	}
+	if st := r.Stats(); st.Corrupt != 1 || st.Delivered != 1 || st.Dropped() != 1 {
+		t.Fatalf("stats after a corrupt frame: %+v", st)
 	}
 }
 

@@ -47,7 +47,11 @@ func (r *Reader) attempt(n uint64, dst []byte, copyOut bool, f *ring.Frame) (out
 		if !r.seq.Validate(seq, s1) {
 			return torn, 0, nil
 		}
-		return got, 0, fmt.Errorf("ring %q: %w; the segment is damaged, restart the producer", r.name, err)
+		// Skip the frame, so an ordered reader does not trip on it forever.
+		r.next = n + 1
+		r.st.corrupt.Add(1)
+		r.st.last.Store(n)
+		return got, 0, fmt.Errorf("ring %q: %w; frame %d skipped; if this repeats the writer is broken, restart it", r.name, err, n)
 	}
 	*f = ring.Frame{
 		FrameInfo:  fi,

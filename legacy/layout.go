@@ -4,8 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/framering/framering/internal/shm"
 	"sync/atomic"
-	"unsafe"
 
 	"github.com/framering/framering/ring"
 )
@@ -106,20 +106,16 @@ func putGeometry(b []byte, w, h, c int32, ts int64) {
 	binary.LittleEndian.PutUint64(b[offTimestamp:], uint64(ts))
 }
 
-// validWord returns frame_valid of a mapping as an atomic word.
-//
-// This is the package's one unsafe conversion (STYLE.md wants unsafe in
-// ring and internal/shm only; a helper there would replace it). It is valid
-// because mem is a mapping, page-aligned by mmap, so offset 20 is 4-byte
-// aligned (checked below), and mem outlives every use of the pointer: the
-// Writer and Reader drop the pointer before they unmap.
+// validWord returns frame_valid of a mapping as an atomic word. The
+// mapping is page-aligned, so offset 20 is 4-byte aligned; shm.Int32At
+// checks it anyway.
 func validWord(mem []byte) (*atomic.Int32, error) {
 	if len(mem) < HeaderSize {
 		return nil, fmt.Errorf("%w: mapping of %d bytes is smaller than the %d-byte header", ErrCorrupt, len(mem), HeaderSize)
 	}
-	p := unsafe.Pointer(&mem[offValid])
-	if uintptr(p)%4 != 0 {
-		return nil, fmt.Errorf("legacy slot: frame_valid at %#x is not 4-byte aligned; the mapping must start on a page", uintptr(p))
+	v, err := shm.Int32At(mem, offValid)
+	if err != nil {
+		return nil, fmt.Errorf("legacy slot: frame_valid: %w; the mapping must start on a page", err)
 	}
-	return (*atomic.Int32)(p), nil
+	return v, nil
 }

@@ -79,11 +79,12 @@ func (l *Loan) Commit(info ring.FrameInfo) error {
 	if l.start == 0 {
 		l.start = shm.Monotonic()
 	}
+	wall := time.Now().UnixNano()
 	err := shm.Guard(func() error {
 		if info.Meta != nil {
 			copy(l.meta, info.Meta)
 		}
-		l.slot.Store(l.number, w.gen, &info, l.start, time.Now().UnixNano())
+		l.slot.Store(l.number, w.gen, &info, l.start, wall)
 		w.seq.End(l.slot.SeqWord(), l.odd)
 		seg := w.seg
 		seg.Head().Store(l.number)
@@ -102,17 +103,18 @@ func (l *Loan) Commit(info ring.FrameInfo) error {
 	w.stats.bytes.Add(uint64(info.Len))
 	w.stats.publish.Record(shm.Monotonic() - l.start)
 	if w.opts.Mirror != nil {
-		w.mirror(l, &info)
+		w.mirror(l, &info, wall)
 	}
 	return nil
 }
 
-func (w *Writer) mirror(l *Loan, info *ring.FrameInfo) {
+func (w *Writer) mirror(l *Loan, info *ring.FrameInfo, wall int64) {
 	f := ring.Frame{
 		FrameInfo:  *info,
 		Number:     l.number,
 		Generation: w.gen,
 		Published:  l.start,
+		Wall:       time.Unix(0, wall),
 		Pixels:     l.pixels[:info.Len],
 	}
 	f.Meta = l.meta[:info.MetaLen]

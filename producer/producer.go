@@ -140,7 +140,7 @@ func (w *Writer) open() error {
 	for attempt := 0; ; attempt++ {
 		f, err := shm.Open(w.path, true)
 		if errors.Is(err, fs.ErrNotExist) {
-			err = w.create(nil)
+			err = w.create(nil, false)
 			if errors.Is(err, fs.ErrExist) && attempt < 3 {
 				continue // another writer created it first: go and meet it
 			}
@@ -170,7 +170,7 @@ func (w *Writer) wrapOpen(err error) error {
 // reuse takes over an existing segment f: same geometry in place,
 // otherwise a replacement.
 func (w *Writer) reuse(f *shm.File) error {
-	if _, err := f.CheckSafe(w.opts.Mode&0o020 != 0); err != nil {
+	if _, err := f.CheckSafe(shm.Trust{GroupWrite: w.opts.Mode&0o020 != 0}); err != nil {
 		return w.wrapOpen(err)
 	}
 	if err := f.LockWrite(); err != nil {
@@ -210,12 +210,21 @@ func (w *Writer) reuse(f *shm.File) error {
 		st := old.Stats()
 		carry = &st
 	}
-	if err := w.create(carry); err != nil {
+	if err := w.create(carry, true); err != nil {
 		m.Unmap()
 		return err
 	}
+	// Drop the lock on the old, now unlinked, object, then wake its readers:
+	// they find the writer gone and the name on a new inode, and re-map.
+	f.Close()
+	if old != nil {
+		shm.Guard(func() error {
+			old.Notify().Add(1)
+			shm.FutexWake(old.Notify(), math.MaxInt32)
+			return nil
+		})
+	}
 	m.Unmap()
-	f.Close() // drops the lock on the old, now unlinked, object
 	return nil
 }
 
@@ -230,9 +239,10 @@ func peekPID(f *shm.File) int {
 }
 
 // create builds a new segment under a temporary name and moves it into
-// place: link (fails if the name exists) for a fresh ring, rename for a
-// replacement. Readers never see a half-formatted superblock.
-func (w *Writer) create(carry *ring.Stats) error {
+// place: link (fails if the name exists) for a fresh ring, rename over the
+// old object when replace is set. Readers never see a half-formatted
+// superblock. carry, if set, continues the old ring's numbering.
+func (w *Writer) create(carry *ring.Stats, replace bool) error {
 	tmp := fmt.Sprintf("%s/.framering-tmp.%d.%s", dirOf(w.opts.Dir), os.Getpid(), w.name)
 	os.Remove(tmp) // left by a crash of a process that had our pid
 	size := w.geo.FileSize()
@@ -267,7 +277,10 @@ func (w *Writer) create(carry *ring.Stats) error {
 		seg.FramesTotal().Store(carry.FramesTotal)
 		seg.BytesTotal().Store(carry.BytesTotal)
 	}
-	if carry == nil {
+	// Readers may look before takeOver: show them a live writer already.
+	seg.WriterPID().Store(uint32(os.Getpid()))
+	seg.Heartbeat().Store(shm.Monotonic())
+	if !replace {
 		err = shm.Link(tmp, w.path)
 		os.Remove(tmp)
 	} else {

@@ -232,6 +232,28 @@ func TestUnsafeFilesRefused(t *testing.T) {
 			t.Errorf("reader: %v", err)
 		}
 	})
+	t.Run("group reader of another owner's ring", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root to chown a file to another user")
+		}
+		name := testutil.Name(t)
+		w := open(t, dir, name, producer.Options{MaxFrameBytes: 10, Mode: 0o640})
+		w.Publish(ring.FrameInfo{Format: ring.Raw}, []byte("shared"))
+		if err := os.Chown(ring.Path(dir, name), 65534, 65534); err != nil {
+			t.Skipf("chown: %v", err)
+		}
+		if _, err := consumer.Open(name, consumer.Options{Dir: dir}); !errors.Is(err, ring.ErrUnsafeFile) || !strings.Contains(err.Error(), "AllowOtherOwner") {
+			t.Fatalf("default reader of another owner's ring: %v", err)
+		}
+		r, err := consumer.Open(name, consumer.Options{Dir: dir, AllowOtherOwner: true})
+		if err != nil {
+			t.Fatalf("reader with AllowOtherOwner: %v", err)
+		}
+		defer r.Close()
+		if f, err := r.Read(t.Context(), nil); err != nil || string(f.Pixels) != "shared" {
+			t.Fatalf("read %q, %v", f.Pixels, err)
+		}
+	})
 	t.Run("world-writable mode option", func(t *testing.T) {
 		_, err := producer.Open(testutil.Name(t), producer.Options{Dir: dir, MaxFrameBytes: 10, Mode: 0o666})
 		if !errors.Is(err, ring.ErrUnsafeFile) {
@@ -266,6 +288,24 @@ func TestNoSpaceOnSmallTmpfs(t *testing.T) {
 	if _, err := w.Publish(ring.FrameInfo{Format: ring.Raw}, []byte("fits")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A file under the ring's name that is not a ring (junk, another
+// program's) is replaced by the writer, which owns the name.
+func TestOpenOverJunkReplacesIt(t *testing.T) {
+	dir, name := testutil.ShmDir(t), testutil.Name(t)
+	if err := os.WriteFile(ring.Path(dir, name), make([]byte, 8192), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w := open(t, dir, name, producer.Options{MaxFrameBytes: 100})
+	if n, err := w.Publish(ring.FrameInfo{Format: ring.Raw}, []byte("x")); err != nil || n != 1 {
+		t.Fatalf("publish over replaced junk: %d, %v", n, err)
+	}
+	r, err := consumer.Open(name, consumer.Options{Dir: dir})
+	if err != nil {
+		t.Fatalf("reader of the replacement: %v", err)
+	}
+	r.Close()
 }
 
 // Reopening with another geometry replaces the segment and carries the

@@ -99,6 +99,9 @@ func ParseSuperblock(b []byte, fileSize int64) (Geometry, error) {
 	if sum, want := le.Uint32(b[60:]), checksum(b); sum != want {
 		return Geometry{}, fmt.Errorf("%w: superblock checksum %#08x, computed %#08x", ErrCorrupt, sum, want)
 	}
+	if fl := le.Uint32(b[56:]); fl != 0 {
+		return Geometry{}, &LayoutError{Field: "flags", Got: fmt.Sprintf("%#x", fl), Want: "0 (no v1 flags are defined)"}
+	}
 	if s := le.Uint32(b[12:]); s != SuperblockSize {
 		return Geometry{}, &LayoutError{Field: "superblock size", Got: fmt.Sprint(s), Want: fmt.Sprint(SuperblockSize)}
 	}

@@ -122,10 +122,16 @@ func StatPath(path string) (Info, error) {
 	return infoOf(&st), nil
 }
 
-// CheckSafe reports [ErrUnsafeFile] unless f is a regular file owned by the
-// effective user, and, when allowGroupWrite is false, not writable by group
-// or others. A world-writable object is always refused.
-func (f *File) CheckSafe(allowGroupWrite bool) (Info, error) {
+// Trust says which objects [File.CheckSafe] accepts besides regular files
+// owned by the effective user that only the owner may write.
+type Trust struct {
+	GroupWrite bool // accept group-writable objects (mode 0660)
+	OtherOwner bool // accept objects owned by another user
+}
+
+// CheckSafe reports [ErrUnsafeFile] unless f is a regular file that t
+// accepts. A world-writable object is always refused.
+func (f *File) CheckSafe(t Trust) (Info, error) {
 	in, err := f.Stat()
 	if err != nil {
 		return in, err
@@ -133,11 +139,11 @@ func (f *File) CheckSafe(allowGroupWrite bool) (Info, error) {
 	switch {
 	case in.Mode&fs.ModeIrregular != 0:
 		return in, fmt.Errorf("%w: %s is not a regular file", ErrUnsafeFile, f.Name())
-	case in.UID != uint32(os.Geteuid()):
+	case in.UID != uint32(os.Geteuid()) && !t.OtherOwner:
 		return in, fmt.Errorf("%w: %s belongs to uid %d, not to you (uid %d)", ErrUnsafeFile, f.Name(), in.UID, os.Geteuid())
 	case in.Mode&0o002 != 0:
 		return in, fmt.Errorf("%w: %s is world-writable (mode %04o)", ErrUnsafeFile, f.Name(), uint32(in.Mode.Perm()))
-	case in.Mode&0o020 != 0 && !allowGroupWrite:
+	case in.Mode&0o020 != 0 && !t.GroupWrite:
 		return in, fmt.Errorf("%w: %s is group-writable (mode %04o)", ErrUnsafeFile, f.Name(), uint32(in.Mode.Perm()))
 	}
 	return in, nil

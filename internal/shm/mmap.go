@@ -2,6 +2,8 @@ package shm
 
 import (
 	"fmt"
+	"sync/atomic"
+	"unsafe"
 
 	"github.com/edsrzf/mmap-go"
 )
@@ -41,4 +43,21 @@ func (m *Mapping) Unmap() error {
 		return fmt.Errorf("munmap: %w", err)
 	}
 	return nil
+}
+
+// Int32At returns the 4 bytes of b at off as an atomic word, for flags
+// shared with programs in other languages (the legacy slot's frame_valid).
+// It fails unless the word lies inside b and is 4-byte aligned.
+//
+// Valid while the memory behind b lives: the caller keeps the mapping until
+// it stops using the pointer.
+func Int32At(b []byte, off int) (*atomic.Int32, error) {
+	if off < 0 || off > len(b)-4 {
+		return nil, fmt.Errorf("atomic word at %d: outside %d bytes", off, len(b))
+	}
+	p := unsafe.Pointer(&b[off])
+	if uintptr(p)%4 != 0 {
+		return nil, fmt.Errorf("atomic word at %#x: not 4-byte aligned", uintptr(p))
+	}
+	return (*atomic.Int32)(p), nil
 }

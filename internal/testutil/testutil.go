@@ -97,7 +97,12 @@ var nameSeq atomic.Uint64
 
 // Name returns a ring name unique to this process and test.
 func Name(t testing.TB) string {
-	base := strings.NewReplacer("/", "-", " ", "-", "#", "-").Replace(t.Name())
+	base := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-' {
+			return r
+		}
+		return '-'
+	}, t.Name())
 	if len(base) > 60 {
 		base = base[:60]
 	}
