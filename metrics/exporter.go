@@ -227,7 +227,7 @@ func (e *Exporter) scan() {
 // skip records file id of ring n as invalid, logging it the first time.
 func (e *Exporter) skip(n string, id fileID, err error) {
 	if old, ok := e.skipped[n]; !ok || old != id {
-		e.opts.Logf("metrics exporter: skipping %s: %v", ring.Path(e.dir, n), err)
+		e.opts.Logf("metrics exporter: skipping %s: %v; it is not a readable framering ring: remove it if it is stale (logged once per file)", ring.Path(e.dir, n), err)
 	}
 	e.skipped[n] = id
 	e.drop(n)

@@ -78,7 +78,7 @@ func runMetrics(o *metricsFlags, rings []string) error {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv, addr, err := metrics.Serve(o.listen, reg)
 	if err != nil {
-		return fmt.Errorf("%w (--listen)", err)
+		return fmt.Errorf("--listen: %w", err)
 	}
 	which := "every ring in " + o.dir
 	if len(rings) > 0 {
