@@ -1,0 +1,74 @@
+package bench
+
+import (
+	"encoding/binary"
+
+	"github.com/framering/framering/internal/pattern"
+)
+
+// Every benchmark frame is
+//
+//	off  size
+//	  0     8  send time, CLOCK_MONOTONIC ns (the socket/pipe/legacy "frame header")
+//	  8     8  sequence number 1, 2, 3, ... of the writer
+//	 16     …  a pattern frame stamped with the same number (internal/pattern):
+//	           number, CRC-32C of everything after its 16-byte header, length
+//
+// Before stamping, the writer puts the low byte of the number at the start
+// of every 4 KiB page, so consecutive frames differ all over and a frame
+// made of two frames fails the checksum. The reader verifies the checksum
+// and that the pattern's number matches the header's: a frame that fails
+// and was accepted anyway is a torn frame accepted.
+const (
+	offSend   = 0
+	offSeq    = 8
+	benchHdr  = 16
+	markEvery = 4096
+	minFrame  = benchHdr + pattern.HeaderLen + 16
+)
+
+// newFrame returns a frame buffer of n bytes with the stripes filled in.
+func newFrame(n int) []byte {
+	b := make([]byte, n)
+	pattern.Fill(b[benchHdr:], 0)
+	return b
+}
+
+// prepare makes b frame seq: marks, header number, pattern stamp (the
+// checksum over the payload). The send time is set separately, just
+// before the frame goes out.
+func prepare(b []byte, seq uint64) {
+	m := byte(seq)
+	for i := benchHdr + pattern.HeaderLen; i < len(b); i += markEvery {
+		b[i] = m
+	}
+	binary.LittleEndian.PutUint64(b[offSeq:], seq)
+	pattern.Stamp(b[benchHdr:], seq)
+}
+
+// setSend writes the send time.
+func setSend(b []byte, ns int64) { binary.LittleEndian.PutUint64(b[offSend:], uint64(ns)) }
+
+// sendTime reads the send time.
+func sendTime(b []byte) int64 { return int64(binary.LittleEndian.Uint64(b[offSend:])) }
+
+// frameSeq reads the header's sequence number (untrusted if torn).
+func frameSeq(b []byte) uint64 { return binary.LittleEndian.Uint64(b[offSeq:]) }
+
+// verify reports whether b is one whole frame: the checksum matches and
+// the pattern's number is the header's.
+func verify(b []byte) bool {
+	if len(b) < minFrame {
+		return false
+	}
+	n, err := pattern.Verify(b[benchHdr:])
+	return err == nil && n == frameSeq(b)
+}
+
+// setSeqOnly renumbers an already stamped frame without touching the
+// checksummed part: the header's and the pattern's numbers are outside the
+// checksum. The in-process reference uses it to reuse stamped frames.
+func setSeqOnly(b []byte, seq uint64) {
+	binary.LittleEndian.PutUint64(b[offSeq:], seq)
+	binary.LittleEndian.PutUint64(b[benchHdr:], seq)
+}
