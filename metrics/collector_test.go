@@ -379,3 +379,27 @@ func get(t testing.TB, url string) string {
 	}
 	return string(b)
 }
+
+// TestWriterCollectorAfterClose: scraping a writer that was closed before
+// its collector was unregistered does not crash; the superblock metrics,
+// whose mapping is gone, are left out.
+func TestWriterCollectorAfterClose(t *testing.T) {
+	dir := testutil.ShmDir(t)
+	name := testutil.Name(t)
+	w := openWriter(t, dir, name, 4)
+	publish(t, w, 2)
+	c := NewWriterCollector(w)
+	if m := scrape(t, c); m["framering_ring_frames_total{"+name+"}"] != 2 {
+		t.Fatalf("ring frames before close = %v, want 2", m["framering_ring_frames_total{"+name+"}"])
+	}
+	w.Close()
+	m := scrape(t, c)
+	if got := m["framering_writer_published_frames_total{"+name+"}"]; got != 2 {
+		t.Errorf("published frames after close = %v, want 2", got)
+	}
+	for k := range m {
+		if strings.HasPrefix(k, "framering_ring_") {
+			t.Errorf("superblock metric %s reported for a closed writer", k)
+		}
+	}
+}
