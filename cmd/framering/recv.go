@@ -79,7 +79,7 @@ func parseMode(s string) (consumer.Mode, error) {
 	case "latest":
 		return consumer.Latest, nil
 	}
-	return 0, usagef("--mode %q: use all or latest", s)
+	return 0, usagef("recv: --mode %q: use all or latest", s)
 }
 
 // openReader opens ring name, waiting for it with wait (bounded by

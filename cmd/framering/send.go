@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/framering/framering/internal/pattern"
+	"github.com/framering/framering/legacy"
 	"github.com/framering/framering/metrics"
 	"github.com/framering/framering/producer"
 	"github.com/framering/framering/ring"
@@ -33,6 +34,7 @@ type sendFlags struct {
 	count              int
 	slots              int
 	metrics            string
+	legacy             string
 	remove             bool
 	quiet              bool
 	captureW, captureH int
@@ -81,6 +83,7 @@ func init() {
 	f.IntVar(&o.count, "count", 0, "stop after N frames (0: until the source ends or SIGINT/SIGTERM)")
 	f.IntVar(&o.slots, "slots", 8, "slot count of a new ring, a power of two >= 2")
 	f.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics of the writer on `ADDR` (host:port)")
+	f.StringVar(&o.legacy, "legacy", "", "also mirror every frame into the legacy 24-byte slot object `NAME` in --dir (e.g. mmaptest_shm)")
 	f.BoolVar(&o.remove, "remove", false, "unlink the ring at exit (default: leave it for readers)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no stats line on stderr")
 	root.AddCommand(sendCmd)
@@ -168,15 +171,37 @@ func runSend(cmd *cobra.Command, o *sendFlags) error {
 	if err != nil {
 		return fmt.Errorf("send: source frame: %w", err)
 	}
-	w, err := producer.Open(o.ring, producer.Options{Dir: o.dir, Slots: o.slots, MaxFrameBytes: capBytes})
+	popts := producer.Options{Dir: o.dir, Slots: o.slots, MaxFrameBytes: capBytes}
+	var mirror *legacy.Writer
+	if o.legacy != "" {
+		mirror, err = legacy.NewMirror(o.dir, o.legacy, legacy.MirrorOptions{MaxFrameBytes: shape.Width * shape.Height * 3})
+		if err != nil {
+			return fmt.Errorf("send --legacy: %w", err)
+		}
+		popts.Mirror = mirror
+	}
+	w, err := producer.Open(o.ring, popts)
 	if err != nil {
+		if mirror != nil {
+			mirror.Close()
+		}
 		return err
 	}
 	closeWriter := func() error {
+		var errs []error
 		if o.remove {
-			return w.Remove()
+			errs = append(errs, w.Remove())
+		} else {
+			errs = append(errs, w.Close())
 		}
-		return w.Close()
+		if mirror != nil {
+			if o.remove {
+				errs = append(errs, mirror.Remove())
+			} else {
+				errs = append(errs, mirror.Close())
+			}
+		}
+		return errors.Join(errs...)
 	}
 	if reg != nil {
 		if err := metrics.RegisterWriter(reg, w); err != nil {
@@ -189,6 +214,11 @@ func runSend(cmd *cobra.Command, o *sendFlags) error {
 
 	sent, err := sendLoop(ctx, w, src, fps, o.count, o.quiet)
 	fmt.Fprintf(os.Stdout, "sent %d frames\n", sent)
+	if mirror != nil {
+		if merr := w.MirrorErr(); merr != nil {
+			fmt.Fprintf(os.Stderr, "send --legacy: %d frames not mirrored, last: %v\n", w.Stats().MirrorErrors, merr)
+		}
+	}
 	return errors.Join(err, closeWriter())
 }
 
@@ -267,7 +297,7 @@ func startMetrics(addr string) (*prometheus.Registry, func(), error) {
 	reg := prometheus.NewRegistry()
 	srv, bound, err := metrics.Serve(addr, reg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("metrics on %s: %w%s", addr, err, addrHint(err, "--metrics"))
+		return nil, nil, fmt.Errorf("--metrics: %w", err) // metrics.Serve says what to do
 	}
 	fmt.Fprintf(os.Stderr, "metrics on http://%s/metrics\n", bound)
 	return reg, func() { srv.Close() }, nil
