@@ -229,3 +229,78 @@ func TestFormats(t *testing.T) {
 		t.Fatal("32-bit float Mat accepted")
 	}
 }
+
+// writeVideo writes n frames of rows x cols BGR (MJPG in AVI) with OpenCV
+// and returns the file, or skips when this OpenCV cannot write video.
+func writeVideo(t *testing.T, n, rows, cols int) string {
+	t.Helper()
+	path := t.TempDir() + "/test.avi"
+	vw, err := gocv.VideoWriterFile(path, "MJPG", 25, cols, rows, true)
+	if err != nil || !vw.IsOpened() {
+		t.Skipf("OpenCV cannot write an MJPG AVI here (%v): no video to capture", err)
+	}
+	defer vw.Close()
+	for i := 0; i < n; i++ {
+		m := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(float64(i*20), 100, 200, 0), rows, cols, gocv.MatTypeCV8UC3)
+		if err := vw.Write(m); err != nil {
+			t.Fatal(err)
+		}
+		m.Close()
+	}
+	return path
+}
+
+// TestCaptureIntoSlot decodes a video with VideoCapture.Read straight
+// into loaned slots and checks what readers get against a plain decode.
+func TestCaptureIntoSlot(t *testing.T) {
+	const n, rows, cols = 5, 48, 64
+	path := writeVideo(t, n, rows, cols)
+	// Reference: decode into ordinary Mats.
+	var want [][]byte
+	ref, err := gocv.VideoCaptureFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := gocv.NewMat()
+	for ref.Read(&m) && !m.Empty() {
+		want = append(want, m.ToBytes())
+	}
+	m.Close()
+	ref.Close()
+	if len(want) != n {
+		t.Fatalf("reference decode gave %d frames, want %d", len(want), n)
+	}
+
+	w, r := openPair(t, rows*cols*3)
+	vc, err := gocv.VideoCaptureFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vc.Close()
+	for i := 0; ; i++ {
+		l, err := Reserve(w, rows, cols, ring.BGR8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !l.Read(vc) {
+			l.Abort()
+			if i != n {
+				t.Fatalf("capture ended after %d frames, want %d", i, n)
+			}
+			break
+		}
+		if !SameData(l.Mat, l.Loan().Pixels()) {
+			t.Fatal("VideoCapture.Read reallocated the loaned Mat: it did not decode into the slot")
+		}
+		if err := l.Commit(0); err != nil {
+			t.Fatal(err)
+		}
+		f, err := r.Read(ctx(t), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(f.Pixels, want[i]) {
+			t.Fatalf("frame %d captured into the slot differs from the reference decode", i)
+		}
+	}
+}
