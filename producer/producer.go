@@ -98,8 +98,9 @@ type Writer struct {
 
 	stop     chan struct{}
 	stopped  sync.WaitGroup
-	closeMu  sync.Mutex
+	closeMu  sync.RWMutex // Stats holds it shared, Close exclusively
 	closed   bool
+	final    ring.Stats // the superblock at Close, for Stats after Close
 	stats    counters
 	restarts uint64 // writer opens of this ring before ours (generation-1)
 }
@@ -375,6 +376,13 @@ func (w *Writer) Geometry() ring.Geometry { return w.geo }
 // writer, +1 for each writer open after it.
 func (w *Writer) Generation() uint64 { return w.gen }
 
+// Closed reports whether Close was called.
+func (w *Writer) Closed() bool {
+	w.closeMu.RLock()
+	defer w.closeMu.RUnlock()
+	return w.closed
+}
+
 // Segment returns the mapped segment, for tools that inspect it (stat,
 // metrics). It is valid until Close.
 func (w *Writer) Segment() *ring.Segment { return w.seg }
@@ -390,6 +398,7 @@ func (w *Writer) Close() error {
 	w.closed = true
 	close(w.stop)
 	w.stopped.Wait()
+	shm.Guard(func() error { w.final = w.seg.Stats(); return nil })
 	if w.loan.active {
 		w.loan.Abort()
 	}
@@ -451,7 +460,8 @@ type Stats struct {
 	Ring    ring.Stats
 }
 
-// Stats returns the writer's counters. Safe from any goroutine until Close.
+// Stats returns the writer's counters. Safe from any goroutine, also after
+// Close, when Ring holds the superblock as it was at Close.
 func (w *Writer) Stats() Stats {
 	st := Stats{
 		Frames:       w.stats.frames.Load(),
@@ -460,6 +470,12 @@ func (w *Writer) Stats() Stats {
 		MirrorErrors: w.stats.mirrorErrors.Load(),
 		Restarts:     w.restarts,
 		Publish:      w.stats.publish.Snapshot(),
+	}
+	w.closeMu.RLock()
+	defer w.closeMu.RUnlock()
+	if w.closed {
+		st.Ring = w.final
+		return st
 	}
 	shm.Guard(func() error { st.Ring = w.seg.Stats(); return nil })
 	return st

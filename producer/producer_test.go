@@ -355,3 +355,29 @@ func TestReopenNewGeometry(t *testing.T) {
 		t.Errorf("temporary files left: %v", ents)
 	}
 }
+
+// Stats stays safe after Close (a metrics scrape can race with shutdown)
+// and reports the superblock as it was.
+func TestStatsAfterClose(t *testing.T) {
+	dir, name := testutil.ShmDir(t), testutil.Name(t)
+	w, err := producer.Open(name, producer.Options{Dir: dir, MaxFrameBytes: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Remove(dir, name)
+	w.Publish(ring.FrameInfo{Format: ring.Raw}, []byte("a"))
+	w.Publish(ring.FrameInfo{Format: ring.Raw}, []byte("b"))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 1000; i++ {
+			w.Stats()
+		}
+	}()
+	w.Close()
+	<-done
+	st := w.Stats()
+	if !w.Closed() || st.Frames != 2 || st.Ring.Head != 2 || st.Ring.FramesTotal != 2 {
+		t.Fatalf("after Close: closed %v, stats %+v", w.Closed(), st)
+	}
+}
