@@ -14,6 +14,7 @@ const (
 	ReasonLapped      = "lapped"      // Ordered reader: overwritten before it got to them
 	ReasonSkipped     = "skipped"     // Latest reader: passed over for a newer frame
 	ReasonOverwritten = "overwritten" // views whose slot was overwritten before Release
+	ReasonCorrupt     = "corrupt"     // frames whose slot header failed validation
 	ReasonWriterGone  = "writer_gone" // reads that ended with ring.ErrWriterGone
 )
 
@@ -21,7 +22,7 @@ var (
 	readerDelivered = spec{"reader", "delivered_frames_total",
 		"Frames delivered to the application: returned by Read, or released valid from a view."}
 	readerDropped = spec{"reader", "dropped_frames_total",
-		"Frames the reader did not deliver, by reason: lapped, skipped and overwritten are frames of the reader's window; " +
+		"Frames the reader did not deliver, by reason: lapped, skipped, overwritten and corrupt are frames of the reader's window; " +
 			"writer_gone counts interruptions (reads that returned ErrWriterGone), not numbered frames."}
 	readerRetries = spec{"reader", "read_retries_total",
 		"Reads thrown away and retried because the writer changed the slot meanwhile (torn reads caught by the seqlock)."}
@@ -83,6 +84,7 @@ func (c *ReaderCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(st.Lapped), ReasonLapped)
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(st.Skipped), ReasonSkipped)
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(st.Overwritten), ReasonOverwritten)
+	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(st.Corrupt), ReasonCorrupt)
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(st.WriterGone), ReasonWriterGone)
 	ch <- prometheus.MustNewConstMetric(c.retries, prometheus.CounterValue, float64(st.Retries))
 	ch <- newHistMetric(c.latency, st.Latency, latencyBuckets)
