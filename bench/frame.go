@@ -24,6 +24,7 @@ const (
 	offSeq    = 8
 	benchHdr  = 16
 	markEvery = 4096
+	firstMark = benchHdr + pattern.HeaderLen
 	minFrame  = benchHdr + pattern.HeaderLen + 16
 )
 
@@ -39,7 +40,7 @@ func newFrame(n int) []byte {
 // before the frame goes out.
 func prepare(b []byte, seq uint64) {
 	m := byte(seq)
-	for i := benchHdr + pattern.HeaderLen; i < len(b); i += markEvery {
+	for i := firstMark; i < len(b); i += markEvery {
 		b[i] = m
 	}
 	binary.LittleEndian.PutUint64(b[offSeq:], seq)
@@ -55,20 +56,14 @@ func sendTime(b []byte) int64 { return int64(binary.LittleEndian.Uint64(b[offSen
 // frameSeq reads the header's sequence number (untrusted if torn).
 func frameSeq(b []byte) uint64 { return binary.LittleEndian.Uint64(b[offSeq:]) }
 
-// verify reports whether b is one whole frame: the checksum matches and
-// the pattern's number is the header's.
+// verify reports whether b is one whole frame: the checksum matches, the
+// pattern's number is the header's, and the first mark (inside the
+// checksummed part) is that number's, which catches the headers of one
+// frame over the body of another.
 func verify(b []byte) bool {
 	if len(b) < minFrame {
 		return false
 	}
 	n, err := pattern.Verify(b[benchHdr:])
-	return err == nil && n == frameSeq(b)
-}
-
-// setSeqOnly renumbers an already stamped frame without touching the
-// checksummed part: the header's and the pattern's numbers are outside the
-// checksum. The in-process reference uses it to reuse stamped frames.
-func setSeqOnly(b []byte, seq uint64) {
-	binary.LittleEndian.PutUint64(b[offSeq:], seq)
-	binary.LittleEndian.PutUint64(b[benchHdr:], seq)
+	return err == nil && n == frameSeq(b) && b[firstMark] == byte(n)
 }

@@ -15,6 +15,8 @@ const (
 
 func TestMain(m *testing.M) {
 	testutil.Helper(workerHelper, func() int { return WorkerMain(os.Getenv(specEnv), os.Stdout) })
+	// The CLI's way: the spec is the last argument (see TestExecSpawner).
+	testutil.Helper(workerHelper+"-arg", func() int { return WorkerMain(os.Args[len(os.Args)-1], os.Stdout) })
 	testutil.Main(m)
 }
 

@@ -2,8 +2,13 @@ package bench
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/framering/framering/internal/testutil"
 )
 
 // tiny is a small frame: enough pages for the per-page marks.
@@ -59,5 +64,60 @@ func TestEveryTransportAcrossProcesses(t *testing.T) {
 				t.Errorf("%s delivered %d of %d frames per reader; a stream loses none", c.Transport, per, res.Frames)
 			}
 		})
+	}
+}
+
+// TestExecSpawner runs cases through ExecSpawner, the CLI's way of
+// starting workers (spec as the last argument), with the test binary as
+// the program.
+func TestExecSpawner(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// testutil.Main dispatches on this variable; the children inherit it.
+	t.Setenv("FRAMERING_TEST_HELPER", workerHelper+"-arg")
+	r := &Runner{Spawn: ExecSpawner(exe, "-test.run=^$"), Dir: testutil.ShmDir(t)}
+	var progress []int
+	r.Progress = func(done, total int, c Case) { progress = append(progress, done) }
+	cases := []Case{
+		{Kind: Latency, Transport: FrameringView, Wait: Futex, Shape: tiny, Readers: 1, Duration: 100 * time.Millisecond},
+		{Kind: Throughput, Transport: Legacy, Wait: Poll, Shape: tiny, Readers: 1, Duration: 100 * time.Millisecond},
+		{Kind: PingPong, Transport: TCP, Wait: Block, Shape: tiny, Readers: 1, Frames: 20},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	results := r.RunAll(ctx, cases)
+	if len(results) != len(cases) {
+		t.Fatalf("%d results for %d cases", len(results), len(cases))
+	}
+	for _, res := range results {
+		if res.Err != "" {
+			t.Errorf("%s: %s", res.Name, res.Err)
+		} else if res.Delivered == 0 {
+			t.Errorf("%s: nothing delivered", res.Name)
+		}
+	}
+	if res := results[2]; res.Frames != 20 || res.Latency.Count != 20 {
+		t.Errorf("ping-pong of 20 frames: %d pings, %d round trips", res.Frames, res.Latency.Count)
+	}
+	if len(progress) != 4 || progress[3] != 3 {
+		t.Errorf("progress calls %v, want 0 1 2 3", progress)
+	}
+}
+
+// TestWorkerFailureIsReported checks that a worker that cannot start
+// gives the case an error instead of hanging the run.
+func TestWorkerFailureIsReported(t *testing.T) {
+	r := testRunner(t)
+	r.Dir = filepath.Join(t.TempDir(), "missing") // the case directory cannot be made
+	res := r.Run(context.Background(), Case{Kind: Latency, Transport: UDS, Wait: Block, Shape: tiny, Readers: 1, Duration: time.Second})
+	if res.Err == "" {
+		t.Fatal("case in a missing directory reported no error")
+	}
+	bad := testRunner(t)
+	res = bad.Run(context.Background(), Case{Kind: Latency, Transport: UDS, Wait: Spin, Shape: tiny, Readers: 1, Duration: time.Second})
+	if !strings.Contains(res.Err, "cannot wait") {
+		t.Errorf("invalid case: error %q, want it refused", res.Err)
 	}
 }
