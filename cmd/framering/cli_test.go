@@ -394,9 +394,16 @@ func TestLsStat(t *testing.T) {
 	if _, err := send.Expect("ring ", shortWait); err != nil {
 		t.Fatal(err)
 	}
+	bad := testutil.Name(t) + "-bad"
+	if err := os.WriteFile(ring.Path(dir, bad), []byte("not a ring"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	ls := cli(t, "ls", "--dir", dir)
 	if ls.code != 0 {
 		t.Fatalf("ls: exit %d\n%s", ls.code, ls.stderr)
+	}
+	if !strings.Contains(ls.stderr, bad) || !strings.Contains(ls.stderr, "truncated") {
+		t.Errorf("ls did not explain the unreadable ring %s:\n%s", bad, ls.stderr)
 	}
 	lines := strings.Split(ls.stdout, "\n")
 	row := func(name string) []string {
@@ -409,6 +416,9 @@ func TestLsStat(t *testing.T) {
 		return nil
 	}
 	// NAME GEOMETRY FRAME(2 fields) WRITER STATE FRAMES RATE NEWEST...
+	if b := row(bad); b[4] != "unreadable" {
+		t.Errorf("ls row of a corrupt file: %v", b)
+	}
 	d := row(done)
 	if d[1] != "8x600B" || d[2] != "20x10x3" || d[3] != "bgr8" || d[5] != "gone" || d[6] != "5" {
 		t.Errorf("ls row of the finished ring: %v", d)

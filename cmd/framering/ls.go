@@ -186,16 +186,16 @@ func runLs(dir string) error {
 	if anyAlive {
 		time.Sleep(200 * time.Millisecond)
 	}
+	var problems []error
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tGEOMETRY\tFRAME\tWRITER\tSTATE\tFRAMES\tRATE\tNEWEST")
 	for _, rw := range rows {
-		if rw.err != nil {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\terror: %v\t-\t-\t-\n", rw.name, rw.err)
-			continue
+		if rw.err == nil {
+			rw.err = shm.Guard(func() error { rw.stats = rw.r.seg.Stats(); return nil })
 		}
-		err := shm.Guard(func() error { rw.stats = rw.r.seg.Stats(); return nil })
-		if err != nil {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\terror: %v\t-\t-\t-\n", rw.name, err)
+		if rw.err != nil {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\tunreadable\t-\t-\t-\n", rw.name)
+			problems = append(problems, rw.err)
 			continue
 		}
 		if dt := time.Since(rw.t0).Seconds(); rw.alive && dt > 0 {
@@ -220,7 +220,13 @@ func runLs(dir string) error {
 	if len(rows) == 0 {
 		fmt.Fprintf(os.Stderr, "no rings in %s\n", dir)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, p := range problems {
+		fmt.Fprintf(os.Stderr, "ls: %v\n", p)
+	}
+	return nil
 }
 
 func fmtAge(ns int64) string {
