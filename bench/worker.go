@@ -149,18 +149,23 @@ func (p *pacer) more(seq uint64) bool {
 
 // gap sleeps in latency runs, so that readers are waiting when the next
 // frame comes: a random 1-3 ms, plus the time the readers need to verify
-// a large frame (at a conservative 3 GB/s, two readers per core), which
-// would otherwise still be running when the next frame comes.
+// a 4K frame, which would otherwise still be running when the next frame
+// comes. Every size gets the same gaps: how long a reader has been idle
+// changes how fast it wakes (CPU idle states, a VM's halted vCPU), and
+// the comparison across sizes must not measure that.
 func (p *pacer) gap() {
 	if p.c.Kind == Latency {
 		time.Sleep(settle(p.c) + time.Millisecond + time.Duration(p.rng.Int64N(int64(2*time.Millisecond))))
 	}
 }
 
-// settle is the extra gap for the readers' verification of a frame.
+// settle is the extra gap for the readers' verification of a frame of the
+// case's size or 4K, whichever is larger, at a conservative 3 GB/s and
+// two readers per core.
 func settle(c Case) time.Duration {
 	perCore := max(1, (c.Readers+1)/2)
-	return time.Duration(int64(c.Shape.Bytes()) * int64(perCore) * int64(time.Second) / 3e9)
+	n := max(c.Shape.Bytes(), Shape4K.Bytes())
+	return time.Duration(int64(n) * int64(perCore) * int64(time.Second) / 3e9)
 }
 
 func runWriter(sp *workerSpec, out io.Writer) error {
