@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/framering/framering/internal/hist"
+	"github.com/framering/framering/internal/segfile"
 	"github.com/framering/framering/internal/shm"
 	"github.com/framering/framering/ring"
 	"github.com/framering/framering/seqlock"
@@ -82,17 +82,15 @@ const (
 
 // Reader follows one ring.
 type Reader struct {
-	name, path string
-	opts       Options
+	name string
+	opts Options
 
-	mu      sync.Mutex // held by every read; Close takes it before unmapping
-	closed  atomic.Bool
-	seg     *ring.Segment
-	file    *shm.File
-	mapping *shm.Mapping
-	inode   uint64
-	geo     ring.Geometry
-	notify  atomic.Pointer[atomic.Uint32] // for Close's wake from another goroutine
+	mu     sync.Mutex // held by every read; Close takes it before unmapping
+	closed atomic.Bool
+	sf     *segfile.File
+	seg    *ring.Segment // sf.Seg
+	geo    ring.Geometry
+	notify atomic.Pointer[atomic.Uint32] // for Close's wake from another goroutine
 
 	seq     seqlock.Reader
 	started bool
@@ -127,7 +125,7 @@ func Open(name string, opts Options) (*Reader, error) {
 	if opts.HungAfter <= 0 {
 		opts.HungAfter = defaultHung
 	}
-	r := &Reader{name: name, path: ring.Path(opts.Dir, name), opts: opts}
+	r := &Reader{name: name, opts: opts}
 	if err := r.attach(); err != nil {
 		return nil, err
 	}
@@ -154,56 +152,17 @@ func OpenWait(ctx context.Context, name string, opts Options) (*Reader, error) {
 	}
 }
 
-// attach opens, checks and maps the object at r.path.
+// attach opens, checks and maps the ring's object, in place of the
+// one mapped before (if any).
 func (r *Reader) attach() error {
-	f, err := shm.Open(r.path, false)
+	sf, err := segfile.Open(r.opts.Dir, r.name, shm.Trust{GroupWrite: r.opts.AllowGroupWritable, OtherOwner: r.opts.AllowOtherOwner})
 	if err != nil {
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return fmt.Errorf("ring %q: %w (no %s); start its producer first, or wait for it", r.name, ring.ErrNotFound, r.path)
-		case errors.Is(err, shm.ErrUnsafeFile):
-			return fmt.Errorf("ring %q: %w; refusing to read it, remove it and restart the producer", r.name, err)
-		case errors.Is(err, fs.ErrPermission):
-			return fmt.Errorf("ring %q: %w; ask the producer to open it with a group-readable mode (0640) and join its group", r.name, err)
-		}
-		return fmt.Errorf("ring %q: %w", r.name, err)
+		return err
 	}
-	info, err := f.CheckSafe(shm.Trust{GroupWrite: r.opts.AllowGroupWritable, OtherOwner: r.opts.AllowOtherOwner})
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("ring %q: %w; refusing to read it: remove it and restart the producer, or if you trust it set consumer.Options.AllowOtherOwner / AllowGroupWritable", r.name, err)
-	}
-	if info.Size < ring.SuperblockSize || info.Size > ring.MaxFileSize {
-		f.Close()
-		return fmt.Errorf("ring %q: %w: %s is %d bytes; is a producer still creating it? otherwise remove it", r.name, ring.ErrTruncated, r.path, info.Size)
-	}
-	m, err := shm.Map(f, int(info.Size), false)
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("ring %q: %w", r.name, err)
-	}
-	var seg *ring.Segment
-	err = shm.Guard(func() error {
-		var aerr error
-		seg, aerr = ring.Attach(m.Bytes())
-		return aerr
-	})
-	if err != nil {
-		m.Unmap()
-		f.Close()
-		if errors.Is(err, shm.ErrFault) {
-			err = fmt.Errorf("%w: %v", ring.ErrTruncated, err)
-		}
-		return fmt.Errorf("ring %q: %w; the segment is not a framering v%d ring, remove it and restart the producer", r.name, err, ring.Version)
-	}
-	old, oldFile := r.mapping, r.file
-	r.seg, r.file, r.mapping, r.inode, r.geo = seg, f, m, info.Inode, seg.Geometry()
-	r.notify.Store(seg.Notify())
-	if old != nil {
-		old.Unmap()
-		oldFile.Close()
-	}
-	return nil
+	old := r.sf
+	r.sf, r.seg, r.geo = sf, sf.Seg, sf.Seg.Geometry()
+	r.notify.Store(sf.Seg.Notify())
+	return old.Close()
 }
 
 // Name returns the ring name.
@@ -233,7 +192,7 @@ func (r *Reader) Close() error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return errors.Join(r.mapping.Unmap(), r.file.Close())
+	return r.sf.Close()
 }
 
 // Stats is a snapshot of a reader's counters. For every reader, Delivered
@@ -336,28 +295,8 @@ func (r *Reader) errGone(why string) error {
 
 // writerState reports whether the writer is alive, and if not, why.
 func (r *Reader) writerState() (bool, string) {
-	locked, err := r.file.WriteLocked()
-	pid := r.seg.WriterPID().Load()
-	if err != nil {
-		return false, fmt.Sprintf("cannot probe the writer lock: %v", err)
-	}
-	if !locked {
-		return false, fmt.Sprintf("writer pid %d exited or closed the ring", pid)
-	}
-	if r.seg.Generation().Load() == 0 {
-		return true, "" // a writer holds the lock and is still starting
-	}
-	if age := time.Duration(shm.Monotonic() - r.seg.Heartbeat().Load()); age > r.opts.HungAfter {
-		return false, fmt.Sprintf("writer pid %d is alive but its heartbeat is %v old (hung or stopped)", pid, age.Round(time.Millisecond))
-	}
-	return true, ""
-}
-
-// replaced reports whether the path now names another object than the
-// one mapped.
-func (r *Reader) replaced() bool {
-	in, err := shm.StatPath(r.path)
-	return err == nil && in.Inode != r.inode
+	l := r.sf.Writer(r.opts.HungAfter)
+	return l.Alive, l.Why
 }
 
 // pick blocks until there is a frame to read and returns its number.
@@ -442,7 +381,7 @@ func (r *Reader) awaitWriter(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if r.replaced() {
+		if r.sf.Replaced() {
 			if err := r.attach(); err == nil {
 				r.resume()
 				return nil

@@ -11,9 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/framering/framering/internal/segfile"
 	"github.com/framering/framering/internal/shm"
 	"github.com/framering/framering/ring"
-	"github.com/framering/framering/seqlock"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -80,15 +80,11 @@ type fileID struct {
 
 // watched is a mapped ring.
 type watched struct {
-	name    string
-	id      fileID
-	file    *shm.File
-	mapping *shm.Mapping
-	seg     *ring.Segment
-	seq     seqlock.Reader
+	*segfile.File
+	id fileID
 }
 
-func (w *watched) close() error { return errors.Join(w.mapping.Unmap(), w.file.Close()) }
+func (w *watched) close() error { return w.Close() }
 
 // NewExporter returns an exporter of the rings opts names. Call Close
 // when done to release the mappings.
@@ -199,7 +195,7 @@ func (e *Exporter) scan() {
 			seen[n] = true // still the same invalid file: say nothing
 			continue
 		}
-		w, err := open(path, n)
+		w, err := open(e.dir, n, id)
 		if err != nil {
 			e.skip(n, id, err)
 			seen[n] = true
@@ -260,104 +256,60 @@ func (e *Exporter) list() []string {
 	return names
 }
 
-// open maps ring file path read-only and validates its superblock.
-func open(path, name string) (*watched, error) {
-	f, err := shm.Open(path, false)
+// open maps ring name read-only and validates its superblock. The owner
+// is not checked, so the exporter can run as a monitoring user in the
+// producers' group; world-writable and irregular files are still refused.
+func open(dir, name string, id fileID) (*watched, error) {
+	f, err := segfile.Open(dir, name, shm.Trust{GroupWrite: true, OtherOwner: true})
 	if err != nil {
 		return nil, err
 	}
-	in, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	switch {
-	case in.Mode&fs.ModeIrregular != 0:
-		err = fmt.Errorf("%w: not a regular file", ring.ErrUnsafeFile)
-	case in.Mode&0o002 != 0:
-		err = fmt.Errorf("%w: world-writable (mode %04o)", ring.ErrUnsafeFile, uint32(in.Mode.Perm()))
-	case in.Size < ring.SuperblockSize || in.Size > ring.MaxFileSize:
-		err = fmt.Errorf("%w: %d bytes", ring.ErrTruncated, in.Size)
-	}
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	m, err := shm.Map(f, int(in.Size), false)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	var seg *ring.Segment
-	err = shm.Guard(func() error {
-		var aerr error
-		seg, aerr = ring.Attach(m.Bytes())
-		return aerr
-	})
-	if err != nil {
-		m.Unmap()
-		f.Close()
-		return nil, err
-	}
-	return &watched{name: name, id: fileID{dev: in.Dev, inode: in.Inode, size: in.Size}, file: f, mapping: m, seg: seg}, nil
+	return &watched{File: f, id: id}, nil
 }
 
 // collect emits the metrics of one ring. An error means the segment can
 // no longer be read (truncated under the mapping).
 func (e *Exporter) collect(ch chan<- prometheus.Metric, w *watched) error {
 	var st ring.Stats
-	var pub int64
 	err := shm.Guard(func() error {
-		st = w.seg.Stats()
-		pub = w.newest(st.Head)
+		st = w.Seg.Stats()
 		return nil
 	})
 	if err != nil {
 		return err
 	}
+	pub := w.newest(st.Head)
 	now := shm.Monotonic()
-	locked, err := w.file.WriteLocked()
-	if err != nil {
-		return err
+	l := w.Writer(e.opts.HungAfter)
+	if l.State == segfile.Unknown {
+		return errors.New(l.Why)
 	}
-	hbAge := time.Duration(max(now-st.Heartbeat, 0))
+	hbAge := l.HeartbeatAge
 	up := 0.0
-	if locked && hbAge <= e.opts.HungAfter {
+	if l.Alive {
 		up = 1
 	}
-	e.ring.collect(ch, &st, w.name)
-	ch <- prometheus.MustNewConstMetric(e.up, prometheus.GaugeValue, up, w.name)
+	e.ring.collect(ch, &st, w.Name)
+	ch <- prometheus.MustNewConstMetric(e.up, prometheus.GaugeValue, up, w.Name)
 	if st.Heartbeat > 0 {
-		ch <- prometheus.MustNewConstMetric(e.heartbeat, prometheus.GaugeValue, hbAge.Seconds(), w.name)
+		ch <- prometheus.MustNewConstMetric(e.heartbeat, prometheus.GaugeValue, hbAge.Seconds(), w.Name)
 	}
 	if pub > 0 {
-		ch <- prometheus.MustNewConstMetric(e.newest, prometheus.GaugeValue, time.Duration(max(now-pub, 0)).Seconds(), w.name)
+		ch <- prometheus.MustNewConstMetric(e.newest, prometheus.GaugeValue, time.Duration(max(now-pub, 0)).Seconds(), w.Name)
 	}
 	return nil
 }
 
 // newest returns the publish time (CLOCK_MONOTONIC ns) of frame head, read
 // under the slot's seqlock, or 0 if it cannot be had: no frame yet, the
-// slot being rewritten, or a value that makes no sense. Run it guarded.
+// slot being rewritten, or a value that makes no sense.
 func (w *watched) newest(head uint64) int64 {
 	if head == 0 {
 		return 0
 	}
-	slot := w.seg.Slot(head)
-	seq := slot.SeqWord()
-	for range 4 {
-		s1, even := w.seq.Begin(seq)
-		if !even {
-			continue
-		}
-		n, pub := slot.FrameNo, slot.PublishNs
-		if !w.seq.Validate(seq, s1) {
-			continue
-		}
-		if n != head || pub <= 0 || pub > shm.Monotonic() {
-			return 0
-		}
-		return pub
+	h, stable := w.ReadSlot(head)
+	if !stable || h.FrameNo != head || h.PublishNs <= 0 || h.PublishNs > shm.Monotonic() {
+		return 0
 	}
-	return 0
+	return h.PublishNs
 }

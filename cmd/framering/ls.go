@@ -1,15 +1,14 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/framering/framering/internal/segfile"
 	"github.com/framering/framering/internal/shm"
 	"github.com/framering/framering/ring"
 	"github.com/spf13/cobra"
@@ -39,99 +38,11 @@ func init() {
 	root.AddCommand(lsCmd)
 }
 
-// rawRing is a ring mapped read-only for inspection, with no reader state.
-type rawRing struct {
-	name, path string
-	file       *shm.File
-	mapping    *shm.Mapping
-	seg        *ring.Segment
-	info       shm.Info
-}
-
-// openRaw maps ring name in dir read-only and validates its superblock.
-func openRaw(dir, name string) (*rawRing, error) {
-	path := ring.Path(dir, name)
-	f, err := shm.Open(path, false)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("ring %q: %w (no %s); 'framering ls --dir %s' lists the rings there", name, ring.ErrNotFound, path, dir)
-		}
-		return nil, fmt.Errorf("ring %q: %w", name, err)
-	}
-	info, err := f.CheckSafe(shm.Trust{GroupWrite: true, OtherOwner: true})
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("ring %q: %w; refusing to map it", name, err)
-	}
-	if info.Size < ring.SuperblockSize || info.Size > ring.MaxFileSize {
-		f.Close()
-		return nil, fmt.Errorf("ring %q: %w: %s is %d bytes; a producer may still be creating it, otherwise remove it", name, ring.ErrTruncated, path, info.Size)
-	}
-	m, err := shm.Map(f, int(info.Size), false)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("ring %q: %w", name, err)
-	}
-	var seg *ring.Segment
-	err = shm.Guard(func() error {
-		var aerr error
-		seg, aerr = ring.Attach(m.Bytes())
-		return aerr
-	})
-	if err != nil {
-		m.Unmap()
-		f.Close()
-		return nil, fmt.Errorf("ring %q: %w; it is not a valid framering v%d ring: remove %s and restart its producer", name, err, ring.Version, path)
-	}
-	return &rawRing{name: name, path: path, file: f, mapping: m, seg: seg, info: info}, nil
-}
-
-func (r *rawRing) Close() error {
-	return errors.Join(r.mapping.Unmap(), r.file.Close())
-}
-
-// writerState describes the writer: alive (holds the lock, fresh
-// heartbeat), hung (holds the lock, stale heartbeat) or gone.
-func (r *rawRing) writerState() (state string, alive bool) {
-	locked, err := r.file.WriteLocked()
-	if err != nil {
-		return "unknown (" + err.Error() + ")", false
-	}
-	if !locked {
-		return "gone", false
-	}
-	var hb int64
-	shm.Guard(func() error { hb = r.seg.Heartbeat().Load(); return nil })
-	if age := time.Duration(shm.Monotonic() - hb); age > time.Second {
-		return fmt.Sprintf("hung (heartbeat %v old)", age.Round(time.Second)), false
-	}
-	return "alive", true
-}
-
-// slotState is a consistent copy of one slot header, if one could be had.
-type slotState struct {
-	hdr    ring.SlotHeader
-	stable bool // seq was even and unchanged around the copy
-}
-
-// readSlot copies slot i's header under its seqlock (a few attempts).
-func (r *rawRing) readSlot(i uint64) slotState {
-	var st slotState
-	shm.Guard(func() error {
-		h := r.seg.Slot(i)
-		for try := 0; try < 100; try++ {
-			s1 := h.SeqWord().Load()
-			st.hdr = *h // racy copy of shared memory, validated by the seq check
-			s2 := h.SeqWord().Load()
-			st.hdr.Seq = s1
-			if s1 == s2 && s1&1 == 0 {
-				st.stable = true
-				return nil
-			}
-		}
-		return nil
-	})
-	return st
+// openRaw maps ring name in dir read-only for inspection: no reader state,
+// and any owner or group-writable mode accepted (nothing is trusted beyond
+// the validated superblock; only reads).
+func openRaw(dir, name string) (*segfile.File, error) {
+	return segfile.Open(dir, name, shm.Trust{GroupWrite: true, OtherOwner: true})
 }
 
 // ringNames lists the ring names in dir, sorted.
@@ -158,7 +69,7 @@ func runLs(dir string) error {
 	}
 	type row struct {
 		name      string
-		r         *rawRing
+		r         *segfile.File
 		err       error
 		frames0   uint64
 		t0        time.Time
@@ -166,7 +77,7 @@ func runLs(dir string) error {
 		alive     bool
 		stats     ring.Stats
 		rate      float64
-		newest    slotState
+		newest    ring.SlotHeader
 		newestAge time.Duration
 	}
 	rows := make([]*row, 0, len(names))
@@ -176,9 +87,13 @@ func runLs(dir string) error {
 		rw.r, rw.err = openRaw(dir, n)
 		if rw.err == nil {
 			defer rw.r.Close()
-			rw.state, rw.alive = rw.r.writerState()
+			l := rw.r.Writer(time.Second)
+			rw.state, rw.alive = l.State, l.Alive
+			if l.State == segfile.Hung {
+				rw.state = fmt.Sprintf("hung (heartbeat %v old)", l.HeartbeatAge.Round(time.Second))
+			}
 			anyAlive = anyAlive || rw.alive
-			shm.Guard(func() error { rw.frames0 = rw.r.seg.FramesTotal().Load(); return nil })
+			shm.Guard(func() error { rw.frames0 = rw.r.Seg.FramesTotal().Load(); return nil })
 			rw.t0 = time.Now()
 		}
 		rows = append(rows, rw)
@@ -191,7 +106,7 @@ func runLs(dir string) error {
 	fmt.Fprintln(tw, "NAME\tGEOMETRY\tFRAME\tWRITER\tSTATE\tFRAMES\tRATE\tNEWEST")
 	for _, rw := range rows {
 		if rw.err == nil {
-			rw.err = shm.Guard(func() error { rw.stats = rw.r.seg.Stats(); return nil })
+			rw.err = shm.Guard(func() error { rw.stats = rw.r.Seg.Stats(); return nil })
 		}
 		if rw.err != nil {
 			fmt.Fprintf(tw, "%s\t-\t-\t-\tunreadable\t-\t-\t-\n", rw.name)
@@ -204,14 +119,15 @@ func runLs(dir string) error {
 		g := rw.stats.Geometry
 		frame, age := "-", "-"
 		if rw.stats.Head > 0 {
-			rw.newest = rw.r.readSlot(rw.stats.Head)
-			if rw.newest.stable && rw.newest.hdr.FrameNo == rw.stats.Head {
-				if fi, err := rw.newest.hdr.Info(g); err == nil {
+			var stable bool
+			rw.newest, stable = rw.r.ReadSlot(rw.stats.Head)
+			if stable && rw.newest.FrameNo == rw.stats.Head {
+				if fi, err := rw.newest.Info(g); err == nil {
 					frame = shapeString(fi)
 				} else {
 					frame = "corrupt"
 				}
-				age = fmtAge(shm.Monotonic() - rw.newest.hdr.PublishNs)
+				age = fmtAge(shm.Monotonic() - rw.newest.PublishNs)
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%dx%s\t%s\t%d\t%s\t%d\t%.1f/s\t%s\n", rw.name, g.Slots, fmtBytes(int64(g.PayloadCap)), frame,

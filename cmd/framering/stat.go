@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/framering/framering/internal/segfile"
 	"github.com/framering/framering/internal/shm"
 	"github.com/framering/framering/ring"
 	"github.com/spf13/cobra"
@@ -48,16 +49,20 @@ func runStat(dir, name string) error {
 		return err
 	}
 	defer r.Close()
-	state, _ := r.writerState()
+	l := r.Writer(time.Second)
+	state := l.State
+	if l.State == segfile.Hung {
+		state = fmt.Sprintf("hung (heartbeat %v old)", l.HeartbeatAge.Round(time.Second))
+	}
 	var (
 		sb     ring.Superblock
 		st     ring.Stats
 		notify uint32
 	)
 	if err := shm.Guard(func() error {
-		sb = *r.seg.Super() // static fields; the live ones come from Stats
-		st = r.seg.Stats()
-		notify = r.seg.Notify().Load()
+		sb = *r.Seg.Super() // static fields; the live ones come from Stats
+		st = r.Seg.Stats()
+		notify = r.Seg.Notify().Load()
 		return nil
 	}); err != nil {
 		return fmt.Errorf("ring %q: %w; the segment shrank while reading it", name, err)
@@ -65,7 +70,7 @@ func runStat(dir, name string) error {
 	now := shm.Monotonic()
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "ring\t%s\n", name)
-	fmt.Fprintf(w, "path\t%s (%d bytes, mode %04o, inode %d)\n", r.path, r.info.Size, uint32(r.info.Mode.Perm()), r.info.Inode)
+	fmt.Fprintf(w, "path\t%s (%d bytes, mode %04o, inode %d)\n", r.Path, r.Info.Size, uint32(r.Info.Mode.Perm()), r.Info.Inode)
 	fmt.Fprintf(w, "magic\t%q\n", sb.Magic[:])
 	fmt.Fprintf(w, "version\t%d\n", sb.Version)
 	fmt.Fprintf(w, "superblock size\t%d\n", sb.SuperSize)
@@ -95,13 +100,13 @@ func runStat(dir, name string) error {
 	fmt.Fprintln(w, "SLOT\tSEQ\tSTATE\tFRAME\tGEN\tSHAPE\tSTRIDE\tPAYLOAD\tMETA\tCAPTURED\tPUBLISHED\tWALL")
 	g := st.Geometry
 	for i := 0; i < g.Slots; i++ {
-		s := r.readSlot(uint64(i))
-		h := &s.hdr
+		hdr, stable := r.ReadSlot(uint64(i))
+		h := &hdr
 		seqState := "even"
 		switch {
 		case h.Seq&1 == 1:
 			seqState = "odd (writing)"
-		case !s.stable:
+		case !stable:
 			seqState = "changing"
 		case h.FrameNo == 0:
 			seqState = "empty"
@@ -113,7 +118,7 @@ func runStat(dir, name string) error {
 		shape := "corrupt"
 		if fi, err := h.Info(g); err == nil {
 			shape = shapeString(fi)
-		} else if s.stable {
+		} else if stable {
 			shape = "corrupt: " + err.Error()
 		}
 		fmt.Fprintf(w, "%d\t%d\t%s\t%d\t%d\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", i, h.Seq, seqState, h.FrameNo, h.Generation, shape,
