@@ -103,7 +103,7 @@ func WritePlots(dir string, rs []Result) ([]string, error) {
 		}
 		files = append(files, PlotCDF)
 	}
-	bySize := func(k Kind, title, ylabel, file string, y func(*Result) float64) error {
+	bySize := func(k Kind, title, ylabel, file string, legendLeft bool, y func(*Result) float64) error {
 		var lines []series
 		for _, key := range keysOf(rs, k) {
 			var xy plotter.XYs
@@ -122,17 +122,18 @@ func WritePlots(dir string, rs []Result) ([]string, error) {
 		p := newPlot(title, "frame size (MB, log)", ylabel)
 		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
 		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+		p.Legend.Left = legendLeft
 		if err := save(p, lines, true, filepath.Join(dir, file)); err != nil {
 			return err
 		}
 		files = append(files, file)
 		return nil
 	}
-	if err := bySize(Latency, "One-way latency p50 against frame size, 1 reader", "p50 latency (µs, log)", PlotP50,
+	if err := bySize(Latency, "One-way latency p50 against frame size, 1 reader", "p50 latency (µs, log)", PlotP50, true,
 		func(r *Result) float64 { return float64(r.Latency.P50) / 1e3 }); err != nil {
 		return files, err
 	}
-	if err := bySize(Throughput, "Throughput against frame size, 1 reader", "GB/s per reader (log)", PlotThroughput,
+	if err := bySize(Throughput, "Throughput against frame size, 1 reader", "GB/s per reader (log)", PlotThroughput, false,
 		func(r *Result) float64 { return r.GBps }); err != nil {
 		return files, err
 	}
