@@ -357,10 +357,6 @@ type Result struct {
 	// Latency is one-way latency (ping-pong: round trip / 2) over all
 	// readers, in ns.
 	Latency Quantiles `json:"latency_ns"`
-	// FromReserve is, for framering latency runs, the latency from
-	// Frame.Published (the writer's Reserve, before it filled the slot)
-	// rather than from Commit: it adds the writer's copy into the slot.
-	FromReserve *Quantiles `json:"latency_from_reserve_ns,omitempty"`
 	// CDF is the latency distribution, for plots.
 	CDF []CDFPoint `json:"latency_cdf,omitempty"`
 	// FPS is the frames per second each reader accepted (mean over
@@ -388,7 +384,7 @@ func (res *Result) fill(ws []*workerResult) {
 	if res.Seconds > 0 {
 		res.WriterFPS = float64(w.Frames) / res.Seconds
 	}
-	snap, reserve := &hist.Snapshot{}, &hist.Snapshot{}
+	snap := &hist.Snapshot{}
 	var fps []float64
 	switch {
 	case w.Role == roleMemcpy:
@@ -414,9 +410,7 @@ func (res *Result) fill(ws []*workerResult) {
 			if r.Hist != nil {
 				snap.Merge(r.Hist)
 			}
-			if r.Reserve != nil {
-				reserve.Merge(r.Reserve)
-			}
+
 			if res.Kind == Throughput {
 				fps = append(fps, spanRate(r.Frames, r.First, r.Last))
 			} else {
@@ -425,10 +419,7 @@ func (res *Result) fill(ws []*workerResult) {
 		}
 	}
 	res.Latency = Summarize(snap)
-	if reserve.Count > 0 {
-		q := Summarize(reserve)
-		res.FromReserve = &q
-	}
+
 	res.CDF = CDF(snap, 200)
 	res.FPS = Mean(fps)
 	res.GBps = res.FPS * float64(res.Shape.Bytes()) / 1e9

@@ -31,8 +31,8 @@ type sender interface {
 	// send publishes frame b: it writes the publish start time into the
 	// frame's header and returns it. For framering the frame is first
 	// copied into a reserved slot (standing in for a producer that fills
-	// the slot in place) and publishing starts at Commit; for the others
-	// it starts with the write.
+	// the slot in place) and publishing starts at Commit, which stamps
+	// Frame.Published; for the others it starts with the write.
 	send(b []byte) (int64, error)
 	close() error
 }
@@ -260,7 +260,7 @@ type ringReceiver struct {
 	buf     []byte
 	v       *consumer.View
 	expired context.Context
-	pub     int64 // Frame.Published of the last frame: the writer's Reserve
+	pub     int64 // Frame.Published of the last frame: the writer's Commit
 }
 
 func (r *ringReceiver) recv(ctx context.Context) ([]byte, int64, error) {

@@ -60,8 +60,6 @@ type workerResult struct {
 	End      int64          `json:"end"`      // ... and ended
 	CPU      float64        `json:"cpu_s"`    // user+system seconds from start to end
 	Hist     *hist.Snapshot `json:"hist,omitempty"`
-	// Reserve is latency from Frame.Published (framering readers only).
-	Reserve *hist.Snapshot `json:"reserve,omitempty"`
 }
 
 // WorkerMain runs one benchmark worker process: spec is the JSON the
@@ -210,18 +208,20 @@ func stopContext() (context.Context, context.CancelFunc) {
 
 // tally counts what a reader accepts.
 type tally struct {
-	res     workerResult
-	h       hist.Histogram // publish start -> usable
-	reserve hist.Histogram // framering: Frame.Published (the writer's Reserve) -> usable
+	res workerResult
+	h   hist.Histogram // publish start -> usable
 }
 
 // take accounts for one received frame: fr as received, at when it became
 // usable, done the transport's verdict after verification (errRejected
-// for a view refused at Release), reserved the frame's Frame.Published
-// for framering (0 otherwise).
-func (t *tally) take(fr []byte, at int64, done func() error, reserved int64) error {
+// for a view refused at Release), published the frame's Frame.Published
+// for framering (0 otherwise: the publish start is in the frame header).
+func (t *tally) take(fr []byte, at int64, done func() error, published int64) error {
 	ok := verify(fr)
 	pub := sendTime(fr)
+	if published != 0 {
+		pub = published
+	}
 	if err := done(); err != nil {
 		if errors.Is(err, errRejected) {
 			t.res.Rejected++
@@ -238,9 +238,6 @@ func (t *tally) take(fr []byte, at int64, done func() error, reserved int64) err
 	}
 	t.res.Last = at
 	t.h.Record(at - pub)
-	if reserved != 0 {
-		t.reserve.Record(at - reserved)
-	}
 	return nil
 }
 
@@ -249,14 +246,11 @@ func (t *tally) finish(cpu0 float64) {
 	t.res.End = ring.Now()
 	t.res.CPU = cpuSeconds() - cpu0
 	t.res.Hist = t.h.Snapshot()
-	if r := t.reserve.Snapshot(); r.Count > 0 {
-		t.res.Reserve = r
-	}
 }
 
-// reservedAt is Frame.Published of the frame rcv returned last, for
-// framering; 0 otherwise.
-func reservedAt(rcv receiver) int64 {
+// publishedAt is Frame.Published of the frame rcv returned last, for
+// framering (the writer's CLOCK_MONOTONIC at Commit); 0 otherwise.
+func publishedAt(rcv receiver) int64 {
 	if r, ok := rcv.(*ringReceiver); ok {
 		return r.pub
 	}
@@ -285,7 +279,7 @@ func runReader(sp *workerSpec, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if err := t.take(fr, at, rcv.done, reservedAt(rcv)); err != nil {
+		if err := t.take(fr, at, rcv.done, publishedAt(rcv)); err != nil {
 			return err
 		}
 	}
