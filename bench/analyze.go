@@ -44,6 +44,14 @@ type Goal struct {
 	Met *bool `json:"met"`
 }
 
+// MeasuredText is Measured, or says that the run did not measure it.
+func (g Goal) MeasuredText() string {
+	if g.Measured == "" {
+		return "not measured in this run"
+	}
+	return g.Measured
+}
+
 // Status is MET, MISSED or n/a.
 func (g Goal) Status() string {
 	switch {

@@ -247,7 +247,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintln(bw, "\nGoals")
 	for _, g := range r.Goals {
-		fmt.Fprintf(bw, "  %-8s %-52s %s (target %s)\n", g.Status(), g.Name, g.Measured, g.Target)
+		fmt.Fprintf(bw, "  %-8s %-52s %s (target %s)\n", g.Status(), g.Name, g.MeasuredText(), g.Target)
 	}
 	return bw.Flush()
 }
@@ -281,7 +281,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintln(bw, "| goal | target | measured | status |")
 	fmt.Fprintln(bw, "|---|---|---|---|")
 	for _, g := range r.Goals {
-		fmt.Fprintf(bw, "| %s | %s | %s | %s |\n", mdEscape(g.Name), mdEscape(g.Target), mdEscape(g.Measured), g.Status())
+		fmt.Fprintf(bw, "| %s | %s | %s | %s |\n", mdEscape(g.Name), mdEscape(g.Target), mdEscape(g.MeasuredText()), g.Status())
 	}
 	for _, s := range sections {
 		res := rows(r, s.kind)
