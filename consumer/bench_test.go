@@ -54,8 +54,6 @@ func BenchmarkViewFixedCost(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				px := v.Frame().Pixels
-				_ = px[len(px)-1] // usable: bounds known
 				if err := v.Release(); err != nil {
 					b.Fatal(err)
 				}
@@ -142,40 +140,56 @@ func helperFutexPinger() int {
 		time.Sleep(time.Millisecond + rand.N(2*time.Millisecond))
 		p.stamp.Store(shm.Monotonic())
 		p.word.Add(1)
-		shm.FutexWake(&p.word, 1)
+		if os.Getenv("SPIN") == "" {
+			shm.FutexWake(&p.word, 1)
+		}
 	}
 	return 0
 }
 
 // BenchmarkWakeLatency measures publish -> reader-awake latency across two
 // processes, the writer publishing at random 1-3 ms gaps, for framering's
-// futex wait, spin mode, the old recipe's 1 ms sleep poll, and a bare
-// futex ping between the same two processes as the floor. One iteration is
-// one frame; run with -benchtime=300x or more for stable quantiles.
+// futex wait, spin mode and the old recipe's 1 ms sleep poll, with two
+// floors measured between the same two processes: a bare futex ping (for
+// futex mode) and a bare spin ping, one stamped word seen by a spinning
+// reader (for spin mode: the cost of moving cache lines between cores).
+// One iteration is one frame; run with -benchtime=300x or more for stable
+// quantiles.
 func BenchmarkWakeLatency(b *testing.B) {
-	for _, mode := range []string{"bare-futex", "futex", "spin", "sleep-poll-1ms"} {
+	for _, mode := range []string{"bare-futex", "futex", "bare-spin", "spin", "sleep-poll-1ms"} {
 		b.Run(mode, func(b *testing.B) {
 			var h hist.Histogram
 			dir := testutil.ShmDir(b)
 			gf := filepath.Join(dir, "go")
 			count := fmt.Sprintf("COUNT=%d", b.N)
-			if mode == "bare-futex" {
+			if mode == "bare-futex" || mode == "bare-spin" {
 				path := filepath.Join(dir, "ping")
 				p, done, err := mapPing(path, true)
 				if err != nil {
 					b.Fatal(err)
 				}
 				defer done()
-				c := testutil.Start(b, "futex-pinger", "PING="+path, "GO_FILE="+gf, count)
+				spin := ""
+				if mode == "bare-spin" {
+					spin = "SPIN=1"
+				}
+				c := testutil.Start(b, "futex-pinger", "PING="+path, "GO_FILE="+gf, count, spin)
 				if _, err := c.Expect("ready", hang); err != nil {
 					b.Fatal(err)
 				}
 				b.ResetTimer()
 				os.WriteFile(gf, nil, 0o600)
 				for i := 0; i < b.N; i++ {
-					v := p.word.Load()
-					for p.word.Load() == v {
-						shm.FutexWait(&p.word, v, time.Second)
+					// Wait for ping i+1 by count, so a ping missed while this
+					// process was descheduled cannot hang the loop.
+					for {
+						v := p.word.Load()
+						if v >= uint32(i+1) {
+							break
+						}
+						if mode == "bare-futex" {
+							shm.FutexWait(&p.word, v, time.Second)
+						}
 					}
 					h.Record(shm.Monotonic() - p.stamp.Load())
 				}

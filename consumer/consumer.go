@@ -277,9 +277,12 @@ func (r *Reader) candidate(head uint64) (uint64, bool) {
 		}
 	default:
 		if n := uint64(r.geo.Slots); head-r.next >= n {
-			oldest := head - n + 1
-			r.st.lapped.Add(oldest - r.next)
-			r.next = oldest
+			// Lapped. Resume half a ring behind the head, not at the oldest
+			// slot: the writer overwrites that one next, and a reader that
+			// is slower than the writer would be lapped again at once.
+			resume := head - n/2 + 1
+			r.st.lapped.Add(resume - r.next)
+			r.next = resume
 		}
 	}
 	return r.next, true

@@ -177,9 +177,9 @@ func TestReaderCollector(t *testing.T) {
 	publish(t, w, behind)
 	got := read(t, ordered, 1)
 	head := uint64(3 + behind)
-	oldest := head - slots + 1
-	if got[0] != oldest {
-		t.Fatalf("ordered reader got frame %d after falling behind, want the oldest in the ring, %d", got[0], oldest)
+	resume := head - slots/2 + 1 // a lapped reader resumes half a ring behind the head
+	if got[0] != resume {
+		t.Fatalf("ordered reader got frame %d after falling behind, want %d (half a ring behind the head)", got[0], resume)
 	}
 	if got := read(t, latest, 1); got[0] != head {
 		t.Fatalf("latest reader got frame %d, want the newest, %d", got[0], head)
@@ -210,8 +210,8 @@ framering_reader_writer_up{reader=%[2]q,ring=%[1]q} 1
 `
 	names := []string{"framering_reader_delivered_frames_total", "framering_reader_dropped_frames_total",
 		"framering_reader_lag_frames", "framering_reader_writer_up"}
-	// Ordered: frames 4..oldest-1 lapped, lag from the oldest to the head.
-	wantOrd := fmt.Sprintf(hdr, name, "ord", 4, oldest-4, 0, head-oldest)
+	// Ordered: frames 4..resume-1 lapped, lag from resume to the head.
+	wantOrd := fmt.Sprintf(hdr, name, "ord", 4, resume-4, 0, head-resume)
 	if err := promtest.CollectAndCompare(co, strings.NewReader(wantOrd), names...); err != nil {
 		t.Error(err)
 	}

@@ -404,9 +404,10 @@ class RingReader:
                 self.stats["skipped"] += head - self.next
                 self.next = head
         elif head - self.next >= self.geometry.slots:
-            oldest = head - self.geometry.slots + 1
-            self.stats["lapped"] += oldest - self.next
-            self.next = oldest
+            # lapped: resume half a ring behind the head (PROTOCOL.md section 8)
+            resume = head - self.geometry.slots // 2 + 1
+            self.stats["lapped"] += resume - self.next
+            self.next = resume
         return self.next
 
     # -- the seqlock read (section 6)
