@@ -1,0 +1,140 @@
+package shm
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestGuardTurnsSIGBUSIntoError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "obj")
+	f, err := Create(path, 8192, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := Map(f, 8192, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Unmap()
+	b := m.Bytes()
+	if err := Guard(func() error { b[8191] = 1; return nil }); err != nil {
+		t.Fatalf("access inside the object: %v", err)
+	}
+	if err := f.Truncate(0); err != nil {
+		t.Fatal(err)
+	}
+	err = Guard(func() error { b[8191] = 2; return nil })
+	if !errors.Is(err, ErrFault) {
+		t.Fatalf("access past a truncated object: %v, want ErrFault", err)
+	}
+	// Other panics pass through.
+	defer func() {
+		if r := recover(); r != "boom" {
+			t.Fatalf("recovered %v, want the original panic", r)
+		}
+	}()
+	Guard(func() error { panic("boom") })
+}
+
+func TestFutexWaitTimesOutAndWakes(t *testing.T) {
+	var w atomic.Uint32
+	FutexWait(&w, 0, 20*time.Millisecond) // nobody wakes: returns at the timeout (or early on a signal)
+	FutexWait(&w, 1, time.Minute)         // value differs: returns at once (EAGAIN), or this test hangs
+	if n := FutexWake(&w, 1); n != 0 {
+		t.Errorf("FutexWake with no waiter woke %d", n)
+	}
+	done := make(chan struct{})
+	go func() {
+		for w.Load() == 0 {
+			FutexWait(&w, 0, time.Minute)
+		}
+		close(done)
+	}()
+	time.Sleep(10 * time.Millisecond)
+	w.Store(1)
+	FutexWake(&w, 1)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second): // hang guard, not a timing assertion
+		t.Fatal("waiter not woken")
+	}
+}
+
+func TestInt32At(t *testing.T) {
+	b := make([]byte, 64)
+	if _, err := Int32At(b, 61); err == nil {
+		t.Error("word past the end accepted")
+	}
+	if _, err := Int32At(b, -4); err == nil {
+		t.Error("negative offset accepted")
+	}
+	if _, err := Int32At(b, 2); err == nil {
+		t.Error("unaligned word accepted")
+	}
+	v, err := Int32At(b, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Store(0x01020304)
+	if b[20] != 4 || b[23] != 1 {
+		t.Errorf("word not at offset 20 little-endian: % x", b[20:24])
+	}
+}
+
+func TestCheckSafeAndLocks(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "obj")
+	f, err := Create(path, 4096, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.CheckSafe(Trust{}); err != nil {
+		t.Fatalf("own 0600 file refused: %v", err)
+	}
+	os.Chmod(path, 0o660)
+	if _, err := f.CheckSafe(Trust{}); !errors.Is(err, ErrUnsafeFile) {
+		t.Errorf("group-writable accepted: %v", err)
+	}
+	if _, err := f.CheckSafe(Trust{GroupWrite: true}); err != nil {
+		t.Errorf("group-writable refused with GroupWrite: %v", err)
+	}
+	os.Chmod(path, 0o606)
+	if _, err := f.CheckSafe(Trust{GroupWrite: true, OtherOwner: true}); !errors.Is(err, ErrUnsafeFile) {
+		t.Errorf("world-writable accepted: %v", err)
+	}
+	// The OFD write lock: one holder; a read-only probe sees it.
+	if err := f.LockWrite(); err != nil {
+		t.Fatal(err)
+	}
+	g, err := Open(path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if err := g.LockWrite(); !errors.Is(err, ErrLocked) {
+		t.Errorf("second lock: %v, want ErrLocked", err)
+	}
+	r, err := Open(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if locked, err := r.WriteLocked(); err != nil || !locked {
+		t.Errorf("probe while locked: %v, %v", locked, err)
+	}
+	f.Close()
+	if locked, err := r.WriteLocked(); err != nil || locked {
+		t.Errorf("probe after the holder closed: %v, %v", locked, err)
+	}
+	// A symlink is refused at open.
+	os.Symlink(path, filepath.Join(dir, "link"))
+	if _, err := Open(filepath.Join(dir, "link"), false); !errors.Is(err, ErrUnsafeFile) {
+		t.Errorf("symlink opened: %v", err)
+	}
+}
