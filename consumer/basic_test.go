@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/framering/framering/consumer"
+	"github.com/framering/framering/internal/testutil"
 	"github.com/framering/framering/producer"
 	"github.com/framering/framering/ring"
 )
@@ -69,10 +70,5 @@ func TestPublishReadRoundTrip(t *testing.T) {
 
 func openWriter(t *testing.T, dir, name string, size int) *producer.Writer {
 	t.Helper()
-	w, err := producer.Open(name, producer.Options{Dir: dir, Slots: 4, MaxFrameBytes: size})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Remove() })
-	return w
+	return testutil.OpenWriter(t, dir, name, producer.Options{Slots: 4, MaxFrameBytes: size})
 }

@@ -45,16 +45,8 @@ func randomMat(t *testing.T, rows, cols int, mt gocv.MatType, seed uint64) (gocv
 func openPair(t *testing.T, maxBytes int) (*producer.Writer, *consumer.Reader) {
 	t.Helper()
 	dir, name := testutil.ShmDir(t), testutil.Name(t)
-	w, err := producer.Open(name, producer.Options{Dir: dir, Slots: 4, MaxFrameBytes: maxBytes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	r, err := consumer.Open(name, consumer.Options{Dir: dir, Start: consumer.StartNext})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
+	w := testutil.OpenWriter(t, dir, name, producer.Options{Slots: 4, MaxFrameBytes: maxBytes})
+	r := testutil.OpenReader(t, dir, name, consumer.Options{Start: consumer.StartNext})
 	return w, r
 }
 

@@ -119,3 +119,18 @@ func validWord(mem []byte) (*atomic.Int32, error) {
 	}
 	return v, nil
 }
+
+// objectName applies the defaults to a legacy object's directory ("" means
+// /dev/shm) and name ("" means [DefaultName]) and checks the name.
+func objectName(dir, name string) (string, string, error) {
+	if dir == "" {
+		dir = ring.DefaultDir
+	}
+	if name == "" {
+		name = DefaultName
+	}
+	if err := ring.CheckName(name); err != nil {
+		return "", "", fmt.Errorf("legacy slot: %w", err)
+	}
+	return dir, name, nil
+}

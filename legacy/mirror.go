@@ -87,14 +87,9 @@ var _ producer.Mirror = (*Writer)(nil)
 // [MirrorOptions]) the object is created or taken over now; otherwise at
 // the first frame.
 func NewMirror(dir, name string, opts MirrorOptions) (*Writer, error) {
-	if dir == "" {
-		dir = ring.DefaultDir
-	}
-	if name == "" {
-		name = DefaultName
-	}
-	if err := ring.CheckName(name); err != nil {
-		return nil, fmt.Errorf("legacy slot: %w", err)
+	dir, name, err := objectName(dir, name)
+	if err != nil {
+		return nil, err
 	}
 	if opts.Mode == 0 {
 		opts.Mode = 0o644

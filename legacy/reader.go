@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/framering/framering/internal/shm"
-	"github.com/framering/framering/ring"
 )
 
 // ReaderOptions configure a [Reader]. Every zero value is a sensible
@@ -74,14 +73,9 @@ type Reader struct {
 // name "" means [DefaultName]). The object need not exist yet: Read waits
 // for it.
 func NewReader(dir, name string, opts ReaderOptions) (*Reader, error) {
-	if dir == "" {
-		dir = ring.DefaultDir
-	}
-	if name == "" {
-		name = DefaultName
-	}
-	if err := ring.CheckName(name); err != nil {
-		return nil, fmt.Errorf("legacy slot: %w", err)
+	dir, name, err := objectName(dir, name)
+	if err != nil {
+		return nil, err
 	}
 	if opts.Poll == 0 {
 		opts.Poll = time.Millisecond

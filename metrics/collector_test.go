@@ -29,12 +29,7 @@ const frameBytes = 8 * 4
 
 func openWriter(t *testing.T, dir, name string, slots int) *producer.Writer {
 	t.Helper()
-	w, err := producer.Open(name, producer.Options{Dir: dir, Slots: slots, MaxFrameBytes: frameBytes, MetaBytes: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Remove() })
-	return w
+	return testutil.OpenWriter(t, dir, name, producer.Options{Slots: slots, MaxFrameBytes: frameBytes, MetaBytes: -1})
 }
 
 func publish(t testing.TB, w *producer.Writer, n int) {
@@ -49,13 +44,7 @@ func publish(t testing.TB, w *producer.Writer, n int) {
 
 func openReader(t *testing.T, dir, name string, opts consumer.Options) *consumer.Reader {
 	t.Helper()
-	opts.Dir = dir
-	r, err := consumer.Open(name, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
+	return testutil.OpenReader(t, dir, name, opts)
 }
 
 func read(t *testing.T, r *consumer.Reader, n int) []uint64 {

@@ -34,13 +34,7 @@ func TestMain(m *testing.M) {
 
 func open(t *testing.T, dir, name string, o producer.Options) *producer.Writer {
 	t.Helper()
-	o.Dir = dir
-	w, err := producer.Open(name, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Remove() })
-	return w
+	return testutil.OpenWriter(t, dir, name, o)
 }
 
 func TestBadFramesRejectedNothingPublished(t *testing.T) {
