@@ -95,6 +95,7 @@ type Reader struct {
 	seq     seqlock.Reader
 	started bool
 	next    uint64 // the next frame number to consider
+	head    uint64 // the head pick last saw
 	gone    bool   // ErrWriterGone returned; waiting for a writer
 	viewOut bool
 	view    View
@@ -319,6 +320,7 @@ func (r *Reader) pick(ctx context.Context) (uint64, error) {
 			r.start(head)
 		}
 		if n, ok := r.candidate(head); ok {
+			r.head = head
 			return n, nil
 		}
 		if err := ctx.Err(); err != nil {

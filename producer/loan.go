@@ -76,6 +76,12 @@ func (l *Loan) Commit(info ring.FrameInfo) error {
 	if _, err := info.Normalize(w.geo.PayloadCap, w.geo.MetaCap); err != nil {
 		return fmt.Errorf("ring %q: commit frame %d: %w", w.name, l.number, err)
 	}
+	return l.commit(&info)
+}
+
+// commit publishes the loan with info, already normalized.
+func (l *Loan) commit(info *ring.FrameInfo) error {
+	w := l.w
 	if l.start == 0 {
 		l.start = shm.Monotonic()
 	}
@@ -84,7 +90,7 @@ func (l *Loan) Commit(info ring.FrameInfo) error {
 		if info.Meta != nil {
 			copy(l.meta, info.Meta)
 		}
-		l.slot.Store(l.number, w.gen, &info, l.start, wall)
+		l.slot.Store(l.number, w.gen, info, l.start, wall)
 		w.seq.End(l.slot.SeqWord(), l.odd)
 		seg := w.seg
 		seg.Head().Store(l.number)
@@ -103,7 +109,7 @@ func (l *Loan) Commit(info ring.FrameInfo) error {
 	w.stats.bytes.Add(uint64(info.Len))
 	w.stats.publish.Record(shm.Monotonic() - l.start)
 	if w.opts.Mirror != nil {
-		w.mirror(l, &info, wall)
+		w.mirror(l, info, wall)
 	}
 	return nil
 }
@@ -169,8 +175,7 @@ func (w *Writer) Publish(info ring.FrameInfo, pixels []byte) (uint64, error) {
 		l.active = false
 		return 0, w.truncated(err)
 	}
-	if err := l.Commit(info); err != nil {
-		l.Abort()
+	if err := l.commit(&info); err != nil {
 		return 0, err
 	}
 	return l.number, nil
