@@ -166,21 +166,35 @@ func settle(c Case) time.Duration {
 	return time.Duration(int64(n) * int64(perCore) * int64(time.Second) / 3e9)
 }
 
-func runWriter(sp *workerSpec, out io.Writer) error {
+// startSender opens the sending side called name for readers, says ready
+// (with its address) to the coordinator, waits for the go signal and
+// connects. The caller closes the sender.
+func startSender(sp *workerSpec, out io.Writer, name string, readers int) (sender, error) {
 	goCh := make(chan os.Signal, 1)
 	signal.Notify(goCh, sigGo)
-	snd, addr, err := newSender(sp, "data", sp.Case.Readers)
+	defer signal.Stop(goCh)
+	snd, addr, err := newSender(sp, name, readers)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(out, "ready %s\n", addr)
+	if err := awaitGo(goCh); err != nil {
+		snd.close()
+		return nil, err
+	}
+	if err := snd.connect(); err != nil {
+		snd.close()
+		return nil, err
+	}
+	return snd, nil
+}
+
+func runWriter(sp *workerSpec, out io.Writer) error {
+	snd, err := startSender(sp, out, "data", sp.Case.Readers)
 	if err != nil {
 		return err
 	}
 	defer snd.close()
-	fmt.Fprintf(out, "ready %s\n", addr)
-	if err := awaitGo(goCh); err != nil {
-		return err
-	}
-	if err := snd.connect(); err != nil {
-		return err
-	}
 	buf := newFrame(sp.Case.Shape.Bytes())
 	res := workerResult{Role: sp.Role, Start: ring.Now()}
 	cpu0 := cpuSeconds()
@@ -289,20 +303,11 @@ func runReader(sp *workerSpec, out io.Writer) error {
 
 // runPing sends a frame, waits for the pong, records round trip / 2.
 func runPing(sp *workerSpec, out io.Writer) error {
-	goCh := make(chan os.Signal, 1)
-	signal.Notify(goCh, sigGo)
-	snd, addr, err := newSender(sp, "ping", 1)
+	snd, err := startSender(sp, out, "ping", 1)
 	if err != nil {
 		return err
 	}
 	defer snd.close()
-	fmt.Fprintf(out, "ready %s\n", addr)
-	if err := awaitGo(goCh); err != nil {
-		return err
-	}
-	if err := snd.connect(); err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), sp.Case.Duration+goTimeout)
 	defer cancel()
 	rcv, err := backChannel(ctx, sp, snd, "pong")
