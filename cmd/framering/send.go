@@ -406,23 +406,26 @@ func imageToBGR(img image.Image) []byte {
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
 	out := make([]byte, w*h*3)
+	// 8-bit RGBA layouts (premultiplied or not) share one loop: alpha is dropped.
+	var rgba []uint8
+	var stride int
 	switch m := img.(type) {
 	case *image.RGBA:
-		for y := 0; y < h; y++ {
-			row := m.Pix[y*m.Stride : y*m.Stride+4*w]
-			o := out[y*w*3:]
-			for x := 0; x < w; x++ {
-				o[3*x], o[3*x+1], o[3*x+2] = row[4*x+2], row[4*x+1], row[4*x]
-			}
-		}
+		rgba, stride = m.Pix, m.Stride
 	case *image.NRGBA:
+		rgba, stride = m.Pix, m.Stride
+	}
+	if rgba != nil {
 		for y := 0; y < h; y++ {
-			row := m.Pix[y*m.Stride : y*m.Stride+4*w]
+			row := rgba[y*stride : y*stride+4*w]
 			o := out[y*w*3:]
 			for x := 0; x < w; x++ {
 				o[3*x], o[3*x+1], o[3*x+2] = row[4*x+2], row[4*x+1], row[4*x]
 			}
 		}
+		return out
+	}
+	switch m := img.(type) {
 	case *image.Gray:
 		for y := 0; y < h; y++ {
 			row := m.Pix[y*m.Stride : y*m.Stride+w]
