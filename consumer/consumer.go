@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,12 +86,14 @@ type Reader struct {
 	name string
 	opts Options
 
-	mu     sync.Mutex // held by every read; Close takes it before unmapping
-	closed atomic.Bool
-	sf     *segfile.File
-	seg    *ring.Segment // sf.Seg
-	geo    ring.Geometry
-	notify atomic.Pointer[atomic.Uint32] // for Close's wake from another goroutine
+	mu      sync.Mutex // held by every read; Close takes it before unmapping
+	closed  atomic.Bool
+	sf      *segfile.File
+	seg     *ring.Segment // sf.Seg
+	mapped  *mapped       // sf again, for the cleanup of a Reader never closed
+	cleanup runtime.Cleanup
+	geo     ring.Geometry
+	notify  atomic.Pointer[atomic.Uint32] // for Close's wake from another goroutine
 
 	seq     seqlock.Reader
 	started bool
@@ -132,7 +135,15 @@ func Open(name string, opts Options) (*Reader, error) {
 	}
 	r.view.r = r
 	shm.Guard(func() error { r.start(r.seg.Head().Load()); return nil })
+	// A Reader dropped without Close is unmapped when the GC finds it.
+	r.cleanup = runtime.AddCleanup(r, func(m *mapped) { m.sf.Close() }, r.mapped)
 	return r, nil
+}
+
+// mapped holds the current mapping for a Reader's cleanup, which must not
+// reference the Reader itself.
+type mapped struct {
+	sf *segfile.File
 }
 
 // OpenWait is Open, but waits until the ring exists and has a valid
@@ -162,6 +173,10 @@ func (r *Reader) attach() error {
 	}
 	old := r.sf
 	r.sf, r.seg, r.geo = sf, sf.Seg, sf.Seg.Geometry()
+	if r.mapped == nil {
+		r.mapped = &mapped{}
+	}
+	r.mapped.sf = sf
 	r.notify.Store(sf.Seg.Notify())
 	return old.Close()
 }
@@ -193,6 +208,7 @@ func (r *Reader) Close() error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.cleanup.Stop()
 	return r.sf.Close()
 }
 

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,7 +98,8 @@ type Writer struct {
 	seq        seqlockWriter
 
 	stop     chan struct{}
-	stopped  sync.WaitGroup
+	stopped  *sync.WaitGroup // its own allocation: the heartbeat and the cleanup must not point into w
+	cleanup  runtime.Cleanup
 	closeMu  sync.RWMutex // Stats holds it shared, Close exclusively
 	closed   bool
 	final    ring.Stats // the superblock at Close, for Stats after Close
@@ -124,15 +126,32 @@ func Open(name string, opts Options) (*Writer, error) {
 	if opts.Heartbeat <= 0 {
 		opts.Heartbeat = defaultHeartbeat
 	}
-	w := &Writer{name: name, path: ring.Path(opts.Dir, name), opts: opts, geo: g, stop: make(chan struct{})}
+	w := &Writer{name: name, path: ring.Path(opts.Dir, name), opts: opts, geo: g, stop: make(chan struct{}), stopped: new(sync.WaitGroup)}
 	if err := w.open(); err != nil {
 		return nil, err
 	}
 	w.loan.w = w
 	w.seg.Heartbeat().Store(shm.Monotonic())
 	w.stopped.Add(1)
-	go w.heartbeat()
+	go heartbeat(w.seg, w.opts.Heartbeat, w.stop, w.stopped)
+	// A Writer dropped without Close still gets its heartbeat stopped, its
+	// lock released and its mapping unmapped when the GC finds it. The
+	// cleanup holds only the resources, never w.
+	w.cleanup = runtime.AddCleanup(w, func(r leaked) {
+		close(r.stop)
+		r.stopped.Wait()
+		r.file.Close()
+		r.mapping.Unmap()
+	}, leaked{w.stop, w.stopped, w.file, w.mapping})
 	return w, nil
+}
+
+// leaked is what the cleanup of a Writer that was never closed releases.
+type leaked struct {
+	stop    chan struct{}
+	stopped *sync.WaitGroup
+	file    *shm.File
+	mapping *shm.Mapping
 }
 
 // open attaches to an existing segment or builds a new one, holding the
@@ -345,18 +364,21 @@ func (w *Writer) takeOver() error {
 	return nil
 }
 
-func (w *Writer) heartbeat() {
-	defer w.stopped.Done()
-	t := time.NewTicker(w.opts.Heartbeat)
+// heartbeat stamps seg's heartbeat every period until stop closes. It
+// holds no reference to the Writer, so a Writer dropped without Close can
+// be collected (and cleaned up).
+func heartbeat(seg *ring.Segment, period time.Duration, stop <-chan struct{}, done *sync.WaitGroup) {
+	defer done.Done()
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
-		case <-w.stop:
+		case <-stop:
 			return
 		case <-t.C:
 			// Guarded: someone may truncate the object under us.
 			shm.Guard(func() error {
-				w.seg.Heartbeat().Store(shm.Monotonic())
+				seg.Heartbeat().Store(shm.Monotonic())
 				return nil
 			})
 		}
@@ -396,6 +418,7 @@ func (w *Writer) Close() error {
 		return nil
 	}
 	w.closed = true
+	w.cleanup.Stop()
 	close(w.stop)
 	w.stopped.Wait()
 	shm.Guard(func() error { w.final = w.seg.Stats(); return nil })

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -373,5 +374,45 @@ func TestStatsAfterClose(t *testing.T) {
 	st := w.Stats()
 	if !w.Closed() || st.Frames != 2 || st.Ring.Head != 2 || st.Ring.FramesTotal != 2 {
 		t.Fatalf("after Close: closed %v, stats %+v", w.Closed(), st)
+	}
+}
+
+// A Writer and a Reader dropped without Close are cleaned up by the GC:
+// the heartbeat stops, the lock is released (a new writer can take the
+// ring) and no descriptor of the ring stays open.
+func TestDroppedWithoutCloseIsCleanedUp(t *testing.T) {
+	dir, name := testutil.ShmDir(t), testutil.Name(t)
+	func() {
+		w, err := producer.Open(name, producer.Options{Dir: dir, MaxFrameBytes: 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Publish(ring.FrameInfo{Format: ring.Raw}, []byte("x"))
+		if _, err := consumer.Open(name, consumer.Options{Dir: dir}); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	open := func() int {
+		n := 0
+		ents, _ := os.ReadDir("/proc/self/fd")
+		for _, e := range ents {
+			// A new writer's descriptor names the temporary file it was built
+			// under ("... (deleted)"), so match the ring name.
+			if target, _ := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); strings.Contains(target, name) {
+				n++
+			}
+		}
+		return n
+	}
+	for i := 0; i < 50 && open() > 0; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := open(); n != 0 {
+		t.Fatalf("%d descriptors of the ring still open after GC", n)
+	}
+	w := testutil.OpenWriter(t, dir, name, producer.Options{MaxFrameBytes: 16})
+	if w.Generation() != 2 {
+		t.Fatalf("writer after the dropped one: generation %d, want 2", w.Generation())
 	}
 }
