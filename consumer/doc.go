@@ -59,5 +59,6 @@
 // A Reader must not be used by several goroutines at once, except that
 // [Reader.Close] and [Reader.Stats] may be called from any goroutine. Close
 // wakes a blocked read, which returns [ring.ErrClosed]. Use one Reader per
-// goroutine; they are cheap.
+// goroutine; they are cheap. A Reader dropped without Close is unmapped
+// when the garbage collector finds it; Close releases it at once.
 package consumer

@@ -29,7 +29,9 @@
 // A [Loan]'s Pixels and Meta slices alias shared memory. They are valid
 // until Commit or Abort; writing through them afterwards corrupts a
 // published frame. Frames are visible to readers from Commit on. Close
-// leaves the segment in place for readers; Remove unlinks it.
+// leaves the segment in place for readers; Remove unlinks it. A Writer
+// dropped without Close is released when the garbage collector finds it
+// (runtime.AddCleanup), but its lock is held until then: call Close.
 //
 // # Concurrency
 //
