@@ -31,8 +31,8 @@
 // [Reader.Read] copies a frame into the caller's buffer and returns it only
 // if the copy is consistent. [Reader.Acquire] returns a [View] whose Pixels
 // alias the slot in shared memory, with no copy; the writer may overwrite
-// the slot at any time, so whatever the caller computes from a view is
-// valid only if [View.Release] returns nil. Release returns
+// the slot at any time, so whatever the caller computes from a view (and
+// the view's header fields too) is valid only if [View.Release] returns nil. Release returns
 // [ring.ErrOverwritten] otherwise. A reader refuses a new Acquire or Read
 // while a view is out ([ring.ErrViewOutstanding]), so a forgotten Release
 // shows up at the next call. [Reader.View] wraps the pair around a

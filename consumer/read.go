@@ -63,6 +63,11 @@ func (r *Reader) attempt(n uint64, dst []byte, copyOut bool, f *ring.Frame) (out
 	payload := r.seg.Payload(n)[:fi.Len]
 	meta := r.seg.Meta(n)[:fi.MetaLen]
 	if !copyOut {
+		// Hand out no header that is already known to be torn; Release
+		// validates again, covering the caller's work on the payload.
+		if !r.seq.Validate(seq, s1) {
+			return torn, 0, nil
+		}
 		f.Pixels, f.Meta = payload, meta
 		return got, s1, nil
 	}
