@@ -41,17 +41,11 @@ func helperWriter() int {
 	}
 	defer w.Close()
 	reg := prometheus.NewRegistry()
-	if err := RegisterWriter(reg, w); err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	stop, ok := serveChild(reg, RegisterWriter(reg, w))
+	if !ok {
 		return 1
 	}
-	srv, addr, err := Serve("127.0.0.1:0", reg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer srv.Close()
-	fmt.Println("addr", addr)
+	defer stop()
 	px := make([]byte, frameBytes)
 	for {
 		if _, err := w.Publish(frame, px); err != nil {
@@ -71,17 +65,11 @@ func helperSlowReader() int {
 	}
 	defer r.Close()
 	reg := prometheus.NewRegistry()
-	if err := RegisterReader(reg, "slow", r); err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	stop, ok := serveChild(reg, RegisterReader(reg, "slow", r))
+	if !ok {
 		return 1
 	}
-	srv, addr, err := Serve("127.0.0.1:0", reg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer srv.Close()
-	fmt.Println("addr", addr)
+	defer stop()
 	buf := make([]byte, frameBytes)
 	for {
 		if _, err := r.Read(ctx, buf); err != nil {
@@ -312,4 +300,20 @@ func promQuery(addr, q string) (float64, error) {
 	}
 	s, _ := r.Data.Result[0].Value[1].(string)
 	return strconv.ParseFloat(s, 64)
+}
+
+// serveChild serves reg on a free loopback port for a helper process and
+// prints "addr ADDR" for the parent. regErr is the registration's result.
+func serveChild(reg *prometheus.Registry, regErr error) (stop func(), ok bool) {
+	if regErr != nil {
+		fmt.Fprintln(os.Stderr, regErr)
+		return nil, false
+	}
+	srv, addr, err := Serve("127.0.0.1:0", reg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return nil, false
+	}
+	fmt.Println("addr", addr)
+	return func() { srv.Close() }, true
 }
