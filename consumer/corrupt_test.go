@@ -48,7 +48,7 @@ func TestCorruptSuperblockRefused(t *testing.T) {
 	}{
 		{"magic", 0, []byte("NOTARING"), false, ring.ErrIncompatible, "magic"},
 		{"unknown flags", 56, le32(1), true, ring.ErrIncompatible, "flags is 0x1"},
-		{"version", 8, le32(2), false, ring.ErrIncompatible, "version is 2, want 1"},
+		{"version", 8, le32(1), false, ring.ErrIncompatible, "version is 1, want 2"},
 		{"checksum", 16, le32(8), false, ring.ErrCorrupt, "checksum"},
 		{"slot count not power of two", 16, le32(3), true, ring.ErrCorrupt, "slot count 3"},
 		{"stride", 24, le64(12345), true, ring.ErrCorrupt, "slot stride is 12345"},
@@ -99,7 +99,7 @@ func TestCorruptSlotHeader(t *testing.T) {
 	}
 	defer r.Close()
 	slot1 := int64(ring.SuperblockSize) + 1*w.Segment().Geometry().SlotStride()
-	patchFile(t, ring.Path(dir, name), slot1+104, le64(1<<40), false) // PayloadLen
+	patchFile(t, ring.Path(dir, name), slot1+48, le64(1<<40), false) // PayloadLen
 	_, err = r.Read(t.Context(), make([]byte, 4096))
 	if !errors.Is(err, ring.ErrCorrupt) || !strings.Contains(err.Error(), "exceeds slot capacity") {
 		t.Fatalf("Read of a slot claiming 1 TiB = %v, want ErrCorrupt", err)

@@ -56,22 +56,22 @@ func TestLayoutOffsets(t *testing.T) {
 		{"Superblock.Created", unsafe.Offsetof(sb.Created), 88, 8, unsafe.Sizeof(sb.Created), true},
 		{"Superblock.Heartbeat", unsafe.Offsetof(sb.Heartbeat), 128, 8, unsafe.Sizeof(sb.Heartbeat), true},
 		{"Superblock.Head", unsafe.Offsetof(sb.Head), 192, 8, unsafe.Sizeof(sb.Head), true},
-		{"Superblock.Notify", unsafe.Offsetof(sb.Notify), 256, 4, unsafe.Sizeof(sb.Notify), false},
-		{"Superblock.FramesTotal", unsafe.Offsetof(sb.FramesTotal), 320, 8, unsafe.Sizeof(sb.FramesTotal), true},
-		{"Superblock.BytesTotal", unsafe.Offsetof(sb.BytesTotal), 384, 8, unsafe.Sizeof(sb.BytesTotal), true},
+		{"Superblock.Notify", unsafe.Offsetof(sb.Notify), 200, 4, unsafe.Sizeof(sb.Notify), false},
+		{"Superblock.FramesTotal", unsafe.Offsetof(sb.FramesTotal), 256, 8, unsafe.Sizeof(sb.FramesTotal), true},
+		{"Superblock.BytesTotal", unsafe.Offsetof(sb.BytesTotal), 264, 8, unsafe.Sizeof(sb.BytesTotal), true},
 		{"SlotHeader.Seq", unsafe.Offsetof(sh.Seq), 0, 8, unsafe.Sizeof(sh.Seq), true},
-		{"SlotHeader.FrameNo", unsafe.Offsetof(sh.FrameNo), 64, 8, unsafe.Sizeof(sh.FrameNo), false},
-		{"SlotHeader.Generation", unsafe.Offsetof(sh.Generation), 72, 8, unsafe.Sizeof(sh.Generation), false},
-		{"SlotHeader.Width", unsafe.Offsetof(sh.Width), 80, 4, unsafe.Sizeof(sh.Width), false},
-		{"SlotHeader.Height", unsafe.Offsetof(sh.Height), 84, 4, unsafe.Sizeof(sh.Height), false},
-		{"SlotHeader.Channels", unsafe.Offsetof(sh.Channels), 88, 4, unsafe.Sizeof(sh.Channels), false},
-		{"SlotHeader.Format", unsafe.Offsetof(sh.Format), 92, 4, unsafe.Sizeof(sh.Format), false},
-		{"SlotHeader.Stride", unsafe.Offsetof(sh.Stride), 96, 4, unsafe.Sizeof(sh.Stride), false},
-		{"SlotHeader.MetaLen", unsafe.Offsetof(sh.MetaLen), 100, 4, unsafe.Sizeof(sh.MetaLen), false},
-		{"SlotHeader.PayloadLen", unsafe.Offsetof(sh.PayloadLen), 104, 8, unsafe.Sizeof(sh.PayloadLen), false},
-		{"SlotHeader.CaptureNs", unsafe.Offsetof(sh.CaptureNs), 112, 8, unsafe.Sizeof(sh.CaptureNs), false},
-		{"SlotHeader.PublishNs", unsafe.Offsetof(sh.PublishNs), 120, 8, unsafe.Sizeof(sh.PublishNs), false},
-		{"SlotHeader.WallNs", unsafe.Offsetof(sh.WallNs), 128, 8, unsafe.Sizeof(sh.WallNs), false},
+		{"SlotHeader.FrameNo", unsafe.Offsetof(sh.FrameNo), 8, 8, unsafe.Sizeof(sh.FrameNo), true},
+		{"SlotHeader.Generation", unsafe.Offsetof(sh.Generation), 16, 8, unsafe.Sizeof(sh.Generation), false},
+		{"SlotHeader.Width", unsafe.Offsetof(sh.Width), 24, 4, unsafe.Sizeof(sh.Width), false},
+		{"SlotHeader.Height", unsafe.Offsetof(sh.Height), 28, 4, unsafe.Sizeof(sh.Height), false},
+		{"SlotHeader.Channels", unsafe.Offsetof(sh.Channels), 32, 4, unsafe.Sizeof(sh.Channels), false},
+		{"SlotHeader.Format", unsafe.Offsetof(sh.Format), 36, 4, unsafe.Sizeof(sh.Format), false},
+		{"SlotHeader.Stride", unsafe.Offsetof(sh.Stride), 40, 4, unsafe.Sizeof(sh.Stride), false},
+		{"SlotHeader.MetaLen", unsafe.Offsetof(sh.MetaLen), 44, 4, unsafe.Sizeof(sh.MetaLen), false},
+		{"SlotHeader.PayloadLen", unsafe.Offsetof(sh.PayloadLen), 48, 8, unsafe.Sizeof(sh.PayloadLen), false},
+		{"SlotHeader.CaptureNs", unsafe.Offsetof(sh.CaptureNs), 64, 8, unsafe.Sizeof(sh.CaptureNs), false},
+		{"SlotHeader.PublishNs", unsafe.Offsetof(sh.PublishNs), 56, 8, unsafe.Sizeof(sh.PublishNs), false},
+		{"SlotHeader.WallNs", unsafe.Offsetof(sh.WallNs), 72, 8, unsafe.Sizeof(sh.WallNs), false},
 	} {
 		if c.got != c.off || c.gotSize != c.size {
 			t.Errorf("%s at offset %d size %d; PROTOCOL.md says offset %d size %d", c.name, c.got, c.gotSize, c.off, c.size)
@@ -80,18 +80,35 @@ func TestLayoutOffsets(t *testing.T) {
 			t.Errorf("%s at offset %d is not 8-byte aligned; atomics need it", c.name, c.got)
 		}
 	}
-	// The live words the writer changes per frame each sit alone on a
-	// 64-byte line.
-	lines := map[uintptr]string{}
-	for name, off := range map[string]uintptr{
-		"Heartbeat": unsafe.Offsetof(sb.Heartbeat), "Head": unsafe.Offsetof(sb.Head),
-		"Notify": unsafe.Offsetof(sb.Notify), "FramesTotal": unsafe.Offsetof(sb.FramesTotal),
-		"BytesTotal": unsafe.Offsetof(sb.BytesTotal),
-	} {
-		if other, dup := lines[off/64]; dup {
-			t.Errorf("%s shares cache line %d with %s", name, off/64, other)
+	// The words a commit writes: Head and Notify share one 64-byte line
+	// (readers waiting load both), the totals another, and neither line
+	// holds anything else that is written while the ring is live.
+	line := func(off uintptr) uintptr { return off / 64 }
+	if line(unsafe.Offsetof(sb.Head)) != line(unsafe.Offsetof(sb.Notify)) {
+		t.Errorf("Head and Notify are on different cache lines")
+	}
+	if line(unsafe.Offsetof(sb.FramesTotal)) != line(unsafe.Offsetof(sb.BytesTotal)) {
+		t.Errorf("FramesTotal and BytesTotal are on different cache lines")
+	}
+	hot := map[string]uintptr{"Heartbeat": unsafe.Offsetof(sb.Heartbeat), "Head": unsafe.Offsetof(sb.Head), "FramesTotal": unsafe.Offsetof(sb.FramesTotal)}
+	for a, oa := range hot {
+		for b, ob := range hot {
+			if a < b && line(oa) == line(ob) {
+				t.Errorf("%s shares cache line %d with %s", a, line(oa), b)
+			}
 		}
-		lines[off/64] = name
+		if line(oa) <= line(unsafe.Offsetof(sb.Created)) {
+			t.Errorf("%s shares a cache line with the per-open words", a)
+		}
+	}
+	// A reader's first touch of a slot, one line: seq and every field
+	// needed to pick the frame up and time it.
+	for name, end := range map[string]uintptr{
+		"PayloadLen": unsafe.Offsetof(sh.PayloadLen) + 8, "PublishNs": unsafe.Offsetof(sh.PublishNs) + 8,
+	} {
+		if end > 64 {
+			t.Errorf("SlotHeader.%s ends at %d, past the seq word's line", name, end)
+		}
 	}
 	if got := unsafe.Sizeof(sb); got != ring.SuperblockSize {
 		t.Errorf("Superblock is %d bytes, want %d", got, ring.SuperblockSize)
@@ -138,7 +155,7 @@ func goldenText(t *testing.T) string {
 	fmt.Fprintf(&out, "# framering segment format v%d, golden dump (hexdump -C style, '*' = repeated line)\n", ring.Version)
 	fmt.Fprintf(&out, "# geometry: %v, created %d\n", g, goldenCreated)
 	fmt.Fprintf(&out, "# payload offset %d, slot stride %d, file size %d\n", g.PayloadOffset(), g.SlotStride(), g.FileSize())
-	fmt.Fprintf(&out, "\n## 1. fresh: superblock (0..4095) and slot 0 header (4096..4287)\n")
+	fmt.Fprintf(&out, "\n## 1. fresh: superblock (0..4095) and slot 0 header (4096..%d)\n", ring.SuperblockSize+ring.SlotHeaderSize-1)
 	hexdump(&out, mem[:ring.SuperblockSize+ring.SlotHeaderSize], 0)
 
 	// A writer opened the ring and committed frame 1 (slot 1).

@@ -13,8 +13,10 @@ import (
 const (
 	// Magic is the first 8 bytes of every ring segment.
 	Magic = "FRMRING\x00"
-	// Version is the layout version this package reads and writes.
-	Version = 1
+	// Version is the layout version this package reads and writes. Version 2
+	// put Head and Notify on one cache line, the two totals on another, and
+	// the hot slot-header fields on the seq word's line.
+	Version = 2
 	// PageSize is the alignment of the superblock, every slot and every
 	// payload. 4096 on every Linux host framering supports; a host with
 	// larger pages still works, payloads are then merely not page-aligned.
@@ -23,7 +25,7 @@ const (
 	SuperblockSize = PageSize
 	// SlotHeaderSize is the size of the fixed slot header; the metadata area
 	// follows it.
-	SlotHeaderSize = 192
+	SlotHeaderSize = 128
 
 	// Limits a segment must respect; a header outside them is corrupt.
 	MinSlots      = 2
@@ -34,12 +36,14 @@ const (
 )
 
 // Superblock is page 0 of a ring segment. All fields are little-endian
-// (framering runs on little-endian hosts only: amd64, arm64). Each word
-// written while the ring is live sits on its own 64-byte line.
+// (framering runs on little-endian hosts only: amd64, arm64). The words a
+// commit writes share as few 64-byte lines as possible: Head and Notify
+// (which waiting readers load) one line, the totals another; Heartbeat has
+// its own.
 //
 //	off size field          written
 //	  0    8 Magic          at create   "FRMRING\0"
-//	  8    4 Version        at create   1
+//	  8    4 Version        at create   2
 //	 12    4 SuperSize      at create   4096
 //	 16    4 SlotCount      at create   power of two, 2..65536
 //	 20    4 MetaCap        at create   metadata bytes per slot, 0..1 MiB
@@ -57,10 +61,10 @@ const (
 //	 96   32 _
 //	128    8 Heartbeat      writer      CLOCK_MONOTONIC ns, at least every 100 ms
 //	192    8 Head           writer      number of the newest committed frame (0: none)
-//	256    4 Notify         writer      futex word, +1 after every commit
-//	320    8 FramesTotal    writer      frames committed since create
-//	384    8 BytesTotal     writer      payload bytes committed since create
-//	392 3704 _              reserved, zero
+//	200    4 Notify         writer      futex word, +1 after every commit
+//	256    8 FramesTotal    writer      frames committed since create
+//	264    8 BytesTotal     writer      payload bytes committed since create
+//	272 3824 _              reserved, zero
 type Superblock struct {
 	_             structs.HostLayout
 	Magic         [8]byte
@@ -83,13 +87,11 @@ type Superblock struct {
 	Heartbeat     int64
 	_             [56]byte
 	Head          uint64
-	_             [56]byte
 	Notify        uint32
-	_             [60]byte
+	_             [52]byte
 	FramesTotal   uint64
-	_             [56]byte
 	BytesTotal    uint64
-	_             [3704]byte
+	_             [3824]byte
 }
 
 var _ [SuperblockSize - unsafe.Sizeof(Superblock{})]byte
@@ -102,30 +104,29 @@ const checksumLen = 60
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // SlotHeader is the fixed start of every slot. The metadata area
-// (MetaCap bytes) follows at offset 192; the payload starts at
-// PayloadOffset, page-aligned.
+// (MetaCap bytes) follows at offset 128; the payload starts at
+// PayloadOffset, page-aligned. The seq word and every field a reader needs
+// to pick up a frame share the first 64-byte line.
 //
 //	off size field
 //	  0    8 Seq         seqlock word: odd while the writer changes the slot
-//	  8   56 _
-//	 64    8 FrameNo     frame number, 1, 2, 3, ...; 0: empty
-//	 72    8 Generation  writer generation that wrote it
-//	 80    4 Width       pixels
-//	 84    4 Height      pixels
-//	 88    4 Channels    samples per pixel
-//	 92    4 Format      PixelFormat
-//	 96    4 Stride      bytes per row
-//	100    4 MetaLen     bytes of metadata used, <= MetaCap
-//	104    8 PayloadLen  bytes of payload used, <= PayloadCap
-//	112    8 CaptureNs   CLOCK_MONOTONIC ns when the frame was captured
-//	120    8 PublishNs   CLOCK_MONOTONIC ns when publishing started: the start of
+//	  8    8 FrameNo     frame number, 1, 2, 3, ...; 0: empty
+//	 16    8 Generation  writer generation that wrote it
+//	 24    4 Width       pixels
+//	 28    4 Height      pixels
+//	 32    4 Channels    samples per pixel
+//	 36    4 Format      PixelFormat
+//	 40    4 Stride      bytes per row
+//	 44    4 MetaLen     bytes of metadata used, <= MetaCap
+//	 48    8 PayloadLen  bytes of payload used, <= PayloadCap
+//	 56    8 PublishNs   CLOCK_MONOTONIC ns when publishing started: the start of
 //	                     a copy publish, or of Commit for a frame filled in place
-//	128    8 WallNs      wall clock, Unix ns, at publish
-//	136   56 _           reserved, zero
+//	 64    8 CaptureNs   CLOCK_MONOTONIC ns when the frame was captured
+//	 72    8 WallNs      wall clock, Unix ns, at publish
+//	 80   48 _           reserved, zero
 type SlotHeader struct {
 	_          structs.HostLayout
 	Seq        uint64
-	_          [56]byte
 	FrameNo    uint64
 	Generation uint64
 	Width      uint32
@@ -135,10 +136,10 @@ type SlotHeader struct {
 	Stride     uint32
 	MetaLen    uint32
 	PayloadLen uint64
-	CaptureNs  int64
 	PublishNs  int64
+	CaptureNs  int64
 	WallNs     int64
-	_          [56]byte
+	_          [48]byte
 }
 
 var _ [SlotHeaderSize - unsafe.Sizeof(SlotHeader{})]byte

@@ -39,10 +39,10 @@ import numpy as np
 # ---- format constants (PROTOCOL.md sections 3-5) ----------------------------
 
 MAGIC = b"FRMRING\x00"
-VERSION = 1
+VERSION = 2
 SUPER_SIZE = 4096
 PAGE = 4096
-SLOT_HEADER_SIZE = 192
+SLOT_HEADER_SIZE = 128
 MIN_SLOTS, MAX_SLOTS = 2, 1 << 16
 MAX_PAYLOAD_CAP = 1 << 34
 MAX_META_CAP = 1 << 20
@@ -53,8 +53,8 @@ MAX_STRIDE = (1 << 31) - 1
 # Superblock offsets.
 OFF_HEARTBEAT = 128
 OFF_HEAD = 192
-OFF_NOTIFY = 256
-OFF_FRAMES_TOTAL = 320
+OFF_NOTIFY = 200
+OFF_FRAMES_TOTAL = 256
 OFF_GENERATION = 80
 OFF_WRITER_PID = 64
 
@@ -195,7 +195,7 @@ def parse_superblock(b, file_size):
     if file_size < g.file_size:
         raise Truncated("object is %d bytes, superblock says %d" % (file_size, g.file_size))
     if flags != 0:
-        raise Incompatible("flags are %#x, a v1 reader knows none" % flags)
+        raise Incompatible("flags are %#x, a v2 reader knows none" % flags)
     return g
 
 
@@ -207,8 +207,8 @@ class FrameHeader:
 
     def __init__(self, b):
         (self.frame_no, self.generation, self.width, self.height, self.channels, self.format,
-         self.stride, self.meta_len, self.payload_len, self.capture_ns, self.publish_ns,
-         self.wall_ns) = struct.unpack_from("<QQIIIIIIQqqq", b, 64)
+         self.stride, self.meta_len, self.payload_len, self.publish_ns, self.capture_ns,
+         self.wall_ns) = struct.unpack_from("<QQIIIIIIQqqq", b, 8)
 
     def problem(self, g):
         """Return why this header cannot describe a frame of geometry g, or None
