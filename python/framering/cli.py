@@ -155,6 +155,7 @@ class _Stop:
     def __init__(self):
         self.stopped = False
         self.reader = None
+        self.opening = False  # while True a signal interrupts the open at once
         self._old = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
             self._old[sig] = signal.signal(sig, self._handle)
@@ -163,6 +164,8 @@ class _Stop:
         self.stopped = True
         if self.reader is not None:
             self.reader.cancel()
+        elif self.opening:
+            raise KeyboardInterrupt  # waiting for the ring to appear: stop now
 
     def restore(self):
         for sig, h in self._old.items():
@@ -418,13 +421,17 @@ def cmd_recv(argv):
     stop = _Stop()
     try:
         try:
+            stop.opening = True
             r = Reader(a.ring, dir=a.dir, mode=a.mode, start=a.start, wait=a.wait, timeout=timeout, spin=a.spin)
+            stop.reader = r
+            stop.opening = False
+        except KeyboardInterrupt:
+            return 0  # interrupted while waiting for the ring
         except errors.NotFound as e:
             raise errors.NotFound("%s\n(use --wait to wait for it to appear)" % e)
         except errors.Timeout:
             raise errors.Timeout("ring %s did not appear within %s in %s; start its producer or check --dir"
                                  % (_quote(a.ring), go_duration(int(a.timeout * 1e9)), a.dir))
-        stop.reader = r
         if stop.stopped:
             r.cancel()
         return _recv_loop(a, r, stop, timeout, cv2)

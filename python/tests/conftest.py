@@ -151,7 +151,8 @@ def pycli(*args):
 @pytest.fixture(scope="session")
 def go_cli(tmp_path_factory):
     """The Go framering CLI built from this repository, or skip."""
-    go = shutil.which("go") or ("/usr/local/go/bin/go" if os.path.exists("/usr/local/go/bin/go") else None)
+    go = shutil.which(os.environ.get("GO") or "go") or (
+        "/usr/local/go/bin/go" if os.path.exists("/usr/local/go/bin/go") else None)
     if go is None:
         pytest.skip("go is not installed: skipping the cross-language tests")
     out = str(tmp_path_factory.mktemp("gocli") / "framering")

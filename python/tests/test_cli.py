@@ -115,6 +115,14 @@ def test_recv_sigint_prints_summary_and_exits_0(shm_dir, name, children):
         assert any(l.startswith("summary ") for l in rc.out_lines)
 
 
+def test_recv_sigint_while_waiting_for_the_ring_exits_0(shm_dir, name, children):
+    rc = children(pycli("recv", "--ring", name, "--dir", shm_dir, "--wait", "-q"))
+    time.sleep(0.5)  # not a timing assertion: only gives it time to start waiting
+    rc.p.send_signal(signal.SIGINT)
+    assert rc.wait() == 0
+    assert rc.out_lines == [] and rc.err_lines == []
+
+
 def test_ls_lists_rings_and_states(shm_dir, name):
     r = run("ls", "--dir", shm_dir)
     assert r.returncode == 0 and "no rings in %s" % shm_dir in r.stderr
