@@ -36,11 +36,25 @@ class Frame:
     bytes apart; for ``raw`` a 1-D uint8 array of the payload. ``data`` is
     the whole payload (``stride * height`` bytes, row padding included) as
     a 1-D uint8 array. From :meth:`Reader.read` both are private copies;
-    ``meta`` is the frame's metadata as bytes.
+    ``meta`` is the frame's metadata as bytes. ``number``, ``generation``,
+    ``format`` (a number; ``format_name`` its name), ``width``, ``height``,
+    ``channels``, ``stride``, ``capture_ns``, ``publish_ns`` (both
+    CLOCK_MONOTONIC) and ``wall_ns`` (Unix) come from the slot header.
     """
 
-    __slots__ = ("number", "generation", "format", "width", "height", "channels", "stride",
-                 "capture_ns", "publish_ns", "wall_ns", "image", "data", "meta")
+    __slots__ = ("number", "image", "data", "meta", "_h")
+
+    # _h: the header fields as unpacked: FrameNo, Generation, Width, Height,
+    # Channels, Format, Stride, MetaLen, PayloadLen, PublishNs, CaptureNs, WallNs.
+    generation = property(lambda self: self._h[1])
+    width = property(lambda self: self._h[2])
+    height = property(lambda self: self._h[3])
+    channels = property(lambda self: self._h[4])
+    format = property(lambda self: self._h[5])
+    stride = property(lambda self: self._h[6])
+    publish_ns = property(lambda self: self._h[9])
+    capture_ns = property(lambda self: self._h[10])
+    wall_ns = property(lambda self: self._h[11])
 
     @property
     def format_name(self):
@@ -224,7 +238,11 @@ class Reader:
         self._mask = n - 1
         self._slot_off = [L.SUPER_SIZE + i * g.slot_stride for i in range(n)]
         self._seq_idx = [o // 8 for o in self._slot_off]
+        self._slots = n
+        self._payload_offset = g.payload_offset
         self._head_ok = 0
+        self._layout_key = None  # layout bytes (24..55) of the last validated header
+        self._layout = None
 
     def _release(self):
         """Drop the current mapping and descriptor. Arrays a caller still
@@ -372,6 +390,8 @@ class Reader:
                     raise errors.Corrupt("ring \"%s\": corrupt ring segment: %s; remove the ring and restart the "
                                          "producer" % (self.name, why))
                 self._head_ok = head
+            elif head == self._head_ok + 1:
+                self._head_ok = head
             nxt = self.next
             if head + 1 < nxt:
                 # The numbering went back: a ring re-created from scratch.
@@ -495,32 +515,50 @@ class Reader:
     # ---- the seqlock read (section 6) --------------------------------------------
 
     def _acquire(self, timeout, out, copy):
-        """The read loop shared by read() and views. Returns (Frame, s1)."""
+        """The read loop shared by read() and views. Returns (Frame, s1).
+
+        The common case (following the writer, Head one frame further at
+        most, the same frame layout as the previous frame) takes a short
+        path: no head check beyond the slot read itself, and the header's
+        layout fields are compared with those last validated instead of
+        validated again."""
         if self._closed:
             raise errors.Closed("ring \"%s\": reader is closed" % self.name)
         if self._view_out:
-            raise errors.ViewOutstanding("ring \"%s\": previous view not released; leave its with-block first" % self.name)
+            raise errors.ViewOutstanding("ring \"%s\": previous view not released; leave its with-block first"
+                                         % self.name)
         deadline = None if timeout is None else time.monotonic() + timeout
         fence = self._fence
+        ordered = self.mode is ORDERED
         torn_n, torn_count = 0, 0
         while True:
-            n, head, lap, skip = self._pick(deadline)
             q = self._q
-            g = self.geometry
-            off = self._slot_off[n & self._mask]
-            si = self._seq_idx[n & self._mask]
+            head = q[L.Q_HEAD]
+            nxt = self.next
+            hok = self._head_ok
+            if (hok <= head <= hok + 1 and nxt <= head and head - nxt < self._slots
+                    and (ordered or head == nxt) and not (self._gone or self._cancel or self._closed)):
+                n, lap, skip = nxt, 0, 0                               # fast pick
+                self._head_ok = head
+            else:
+                n, head, lap, skip = self._pick(deadline)
+                q = self._q
+            mi = n & self._mask
+            off = self._slot_off[mi]
+            si = self._seq_idx[mi]
             s1 = q[si]                                                 # 1. load Seq
             fence()                                                    #    acquire
             if s1 & 1:                                                 # 2. odd: writer in the slot
-                if q[L.Q_HEAD] + 1 >= n + g.slots:
+                if q[L.Q_HEAD] + 1 >= n + self._slots:
                     self._count_pass(lap, skip)
                     self._drop(n)                                      # being overwritten: lost
                     continue
                 outcome = "odd"
             else:
-                hb = self._mm[off:off + L.SLOT_HEADER_SIZE]            # 3. copy the header
-                (frame_no, gen, width, height, channels, fmt, stride, meta_len, plen,
-                 pub, cap, wall) = _unpack_slot(hb, L.SLOT_FIELDS_OFF)
+                mm = self._mm
+                hb = mm[off:off + L.SLOT_HEADER_SIZE]                  # 3. copy the header
+                h = _unpack_slot(hb, L.SLOT_FIELDS_OFF)
+                (frame_no, gen, width, height, channels, fmt, stride, meta_len, plen) = h[:9]
                 if frame_no != n:                                      # 4. another frame
                     fence()
                     if q[si] != s1:
@@ -536,8 +574,15 @@ class Reader:
                         self._drop(n)                                  # lapped, aborted or repaired
                         continue
                 else:
-                    why = L.header_problem(g, n, width, height, channels, fmt, stride, meta_len, plen)
-                    if why is not None:                                # 5. validate the copy
+                    key = hb[24:56]                                    # 5. validate the copy
+                    why = None
+                    if key != self._layout_key:
+                        why = L.header_problem(self.geometry, n, width, height, channels, fmt, stride, meta_len,
+                                               plen)
+                        if why is None:
+                            self._layout_key = key
+                            self._layout = _layout_of(fmt, width, height, channels, stride)
+                    if why is not None:
                         fence()
                         if q[si] != s1:
                             outcome = "torn"
@@ -547,8 +592,9 @@ class Reader:
                             raise errors.Corrupt("ring \"%s\": corrupt ring segment: %s; frame %d skipped; if this "
                                                  "repeats the writer is broken, restart it" % (self.name, why, n))
                     else:
-                        poff = off + g.payload_offset
+                        poff = off + self._payload_offset
                         src = self._u8[poff:poff + plen]
+                        moff = off + L.SLOT_HEADER_SIZE
                         if copy:
                             if out is None:
                                 data = src.copy()                      # 6. copy payload and metadata
@@ -557,38 +603,32 @@ class Reader:
                                 if len(data) < plen:
                                     fence()
                                     if q[si] != s1:
-                                        outcome = "torn"
                                         data = None
                                     else:
                                         raise errors.FrameTooLarge(
-                                            "ring \"%s\": read frame %d: buffer of %d bytes, the frame has %d; size "
-                                            "buffers by geometry.payload_cap" % (self.name, n, len(data), plen))
+                                            "ring \"%s\": read frame %d: buffer of %d bytes, the frame has %d; "
+                                            "size buffers by geometry.payload_cap" % (self.name, n, len(data), plen))
                                 else:
                                     data = data[:plen]
                                     np.copyto(data, src)
-                            if data is not None:
-                                moff = off + L.SLOT_HEADER_SIZE
-                                meta = self._mm[moff:moff + meta_len] if meta_len else b""
-                                fence()                                # 7. read fence
-                                outcome = "got" if q[si] == s1 else "torn"   # 8, 9
+                            meta = mm[moff:moff + meta_len] if meta_len else b""
                         else:
                             data = src
-                            meta = self._u8[off + L.SLOT_HEADER_SIZE:off + L.SLOT_HEADER_SIZE + meta_len]
-                            fence()
-                            # Hand out no header already known to be torn; the
-                            # check when the view ends is the one that counts.
-                            outcome = "got" if q[si] == s1 else "torn"
-                        if outcome == "got":
-                            self._count_pass(lap, skip)
+                            meta = self._u8[moff:moff + meta_len]
+                        fence()                                        # 7. read fence
+                        # 8, 9. For a view this early check hands out no header
+                        # already known to be torn; the check at the end of the
+                        # view is the one that counts.
+                        if data is not None and q[si] == s1:
+                            if lap or skip:
+                                self._count_pass(lap, skip)
                             f = Frame()
-                            f.number, f.generation, f.format = n, gen, fmt
-                            f.width, f.height, f.channels, f.stride = width, height, channels, stride
-                            f.capture_ns, f.publish_ns, f.wall_ns = cap, pub, wall
-                            f.data, f.meta = data, meta
-                            f.image = _image(data, fmt, width, height, channels, stride)
+                            f.number, f._h, f.data, f.meta = n, h, data, meta
+                            f.image = self._layout(data)
                             self.next = n + 1
                             self._lag = head - n if head > n else 0
                             return f, s1
+                        outcome = "torn"
             # torn or odd: read the same frame again
             self._count_pass(lap, skip)
             self.retries += 1
@@ -675,12 +715,14 @@ class Reader:
         return View(self, timeout)
 
     def __iter__(self):
-        """Yield frames (copies) until the reader is closed; WriterGone,
-        Corrupt and Timeout propagate."""
+        """Yield frames (copies) in the reader's mode until the writer goes
+        away (like an end of file: iterating again waits for a writer to
+        come back) or the reader is closed or cancelled. Corrupt propagates;
+        so does Timeout, which a bare iteration never raises."""
         while True:
             try:
                 yield self.read()
-            except errors.Closed:
+            except (errors.WriterGone, errors.Closed, errors.Cancelled):
                 return
 
 
@@ -689,6 +731,21 @@ def _out_bytes(out):
     if not a.flags.c_contiguous or not a.flags.writeable:
         raise ValueError("out must be a writable C-contiguous array")
     return a.reshape(-1).view(np.uint8)
+
+
+def _layout_of(fmt, width, height, channels, stride):
+    """A function that turns a payload array into the frame's image."""
+    if fmt == L.RAW:
+        return _identity
+    _, ch, bps, dtype = L.FORMATS[fmt]
+    if bps == 1 and stride == width * ch:
+        shape = (height, width, ch)
+        return lambda data: data.reshape(shape)
+    return lambda data: _image(data, fmt, width, height, channels, stride)
+
+
+def _identity(data):
+    return data
 
 
 def _image(data, fmt, width, height, channels, stride):

@@ -273,7 +273,7 @@ def test_close_and_cancel_from_another_thread(shm_dir, name):
         assert r.stats.delivered == 0
 
 
-def test_iteration_yields_frames_until_closed(shm_dir, name):
+def test_iteration_yields_frames_until_closed_or_writer_gone(shm_dir, name):
     with framering.Writer(name, shape=(4, 4, 1), dir=shm_dir, slots=8) as w:
         r = framering.Reader(name, dir=shm_dir, start="oldest")
         pub(w, 5)
@@ -283,6 +283,14 @@ def test_iteration_yields_frames_until_closed(shm_dir, name):
             if f.number == 5:
                 r.close()
         assert got == [1, 2, 3, 4, 5]
+        r = framering.Reader(name, dir=shm_dir, start="oldest")
+        pub(w, 2)
+    assert [f.number for f in r] == [1, 2, 3, 4, 5, 6, 7]  # ends when the writer closed
+    assert r.stats.writer_gone == 1
+    with framering.Writer(name, shape=(4, 4, 1), dir=shm_dir, slots=8) as w:
+        pub(w, 1)
+    assert [f.number for f in r] == [8]  # again: waited for the writer, read, ended at gone
+    r.close()
 
 
 def test_view_array_outlives_close_safely(shm_dir, name):
