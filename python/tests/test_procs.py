@@ -29,14 +29,17 @@ def drain(r, checker, timeout=20):
             bad += 1
 
 
-@pytest.mark.parametrize("mode", ["ordered", "latest"])
-def test_cross_process_no_torn_frame_and_exact_accounting(shm_dir, name, children, mode):
-    w = children(helper("writer", shm_dir, name, 240, 320, 3, 2), stdin=True)
+@pytest.mark.parametrize("mode,h,w,count", [("ordered", 240, 320, 3000), ("latest", 240, 320, 3000),
+                                            ("ordered", 1080, 1920, 400), ("latest", 1080, 1920, 400)])
+def test_cross_process_no_torn_frame_and_exact_accounting(shm_dir, name, children, mode, h, w, count):
+    # Two slots: the writer is always at most one frame away from the slot
+    # being read, so copies overlap its writes (retries > 0) and a reader
+    # without the seqlock's second check accepts torn frames.
+    w = children(helper("writer", shm_dir, name, h, w, 3, 2), stdin=True)
     w.expect("ready gen=1 next=1")
     # Open before the first frame: the window starts at frame 1 whatever the start.
     r = framering.Reader(name, dir=shm_dir, mode=mode)
     try:
-        count = 3000
         w.send("go %d" % count)
         w.send("close")
         got, bad = drain(r, pattern.Checker())
