@@ -97,27 +97,57 @@ def test_recv_verify_fails_on_frames_that_are_not_the_pattern(shm_dir, name):
     assert summary(r.stdout)["mismatches"] == 1 and "do not match the test pattern" in r.stderr
 
 
+def wait_in_futex(pid, path):
+    """Until a thread of pid sleeps in futex(2) on the notify word of the
+    ring file path that it maps: it is inside a read, waiting for a frame."""
+    for _ in range(6000):
+        try:
+            base = None
+            for line in open("/proc/%d/maps" % pid):
+                if line.rstrip().endswith(path) and line.split()[2] == "00000000":
+                    base = int(line.split("-")[0], 16)
+            if base is not None:
+                want = "0x%x" % (base + 200)
+                for tid in os.listdir("/proc/%d/task" % pid):
+                    sc = open("/proc/%d/task/%s/syscall" % (pid, tid)).read().split()
+                    if len(sc) > 1 and sc[0] in ("202", "98") and sc[1] == want:
+                        return
+        except OSError:
+            pass
+        time.sleep(0.005)
+    raise AssertionError("pid %d never waited on %s" % (pid, path))
+
+
 def test_recv_sigint_prints_summary_and_exits_0(shm_dir, name, children):
     with framering.Writer(name, shape=(8, 8, 3), dir=shm_dir) as w:
         rc = children(pycli("recv", "--ring", name, "--dir", shm_dir, "-q"))
         w.publish(np.zeros((8, 8, 3), np.uint8))
-        # Wait until it is reading (it has the ring mapped), then interrupt it.
-        path = framering.ring_path(shm_dir, name)
-        for _ in range(2000):
-            try:
-                if path in open("/proc/%d/maps" % rc.p.pid).read():
-                    break
-            except OSError:
-                pass
-            time.sleep(0.005)
+        wait_in_futex(rc.p.pid, framering.ring_path(shm_dir, name))
         rc.p.send_signal(signal.SIGINT)
         assert rc.wait() == 0
-        assert any(l.startswith("summary ") for l in rc.out_lines)
+        kv = [l for l in rc.out_lines if l.startswith("summary ")]
+        assert kv, rc.out_lines
+        kv = summary(kv[0])
+        assert kv["delivered"] + kv["dropped"] == kv["considered"] <= 1
+
+
+def wait_for_handlers(pid):
+    """Until the process catches SIGTERM: the CLI installs its SIGINT and
+    SIGTERM handlers together, just before it opens the ring."""
+    for _ in range(6000):
+        try:
+            for line in open("/proc/%d/status" % pid):
+                if line.startswith("SigCgt:") and int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.005)
+    raise AssertionError("pid %d never installed its signal handlers" % pid)
 
 
 def test_recv_sigint_while_waiting_for_the_ring_exits_0(shm_dir, name, children):
     rc = children(pycli("recv", "--ring", name, "--dir", shm_dir, "--wait", "-q"))
-    time.sleep(0.5)  # not a timing assertion: only gives it time to start waiting
+    wait_for_handlers(rc.p.pid)
     rc.p.send_signal(signal.SIGINT)
     assert rc.wait() == 0
     assert rc.out_lines == [] and rc.err_lines == []
