@@ -139,9 +139,10 @@ class Fence:
     separate interpreter calls); the fence is used there too so that one
     code path is tested, at about 0.1 us.
 
-    This relies on CPython's lock being a glibc semaphore (true for CPython
-    3.7 to 3.13 on Linux), not on a documented Python guarantee, and it is
-    tested only on x86-64.
+    This relies on CPython's lock being built from atomic read-modify-write
+    operations with release and acquire order (a glibc semaphore in CPython
+    3.11 on Linux, the version tested), not on a documented Python
+    guarantee, and it has only run on x86-64.
     """
 
     __slots__ = ("_lock",)
