@@ -16,7 +16,7 @@ import numpy as np
 from . import _layout as L
 from . import errors, pattern
 from ._sys import monotonic_ns
-from .reader import Reader, writer_state
+from .reader import Reader
 from .writer import Writer
 
 PROG = "python3 -m framering"

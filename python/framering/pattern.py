@@ -22,7 +22,7 @@ import struct
 
 import numpy as np
 
-from ._crc import _TABLE, _compose, _apply, _zeros_map, _raw_bytes
+from ._crc import _apply, _compose, _raw_bytes, _zeros_map
 
 HEADER_LEN = 16
 _PERIOD = 4096

@@ -8,7 +8,6 @@ called from any thread (or a signal handler) while another thread reads.
 import errno
 import os
 import stat
-import struct
 import threading
 import time
 
@@ -553,7 +552,7 @@ class Reader:
                     self._count_pass(lap, skip)
                     self._drop(n)                                      # being overwritten: lost
                     continue
-                outcome = "odd"
+                pass  # odd: the writer is in the slot, read it again
             else:
                 mm = self._mm
                 hb = mm[off:off + L.SLOT_HEADER_SIZE]                  # 3. copy the header
@@ -562,7 +561,7 @@ class Reader:
                 if frame_no != n:                                      # 4. another frame
                     fence()
                     if q[si] != s1:
-                        outcome = "torn"
+                        pass  # torn header: read it again
                     elif 0 < frame_no < n <= head:
                         # The head says frame n was committed, the slot holds an
                         # older frame: the Head cannot be believed (D4).
@@ -584,9 +583,7 @@ class Reader:
                             self._layout = _layout_of(fmt, width, height, channels, stride)
                     if why is not None:
                         fence()
-                        if q[si] != s1:
-                            outcome = "torn"
-                        else:
+                        if q[si] == s1:
                             self._count_pass(lap, skip)
                             self._corrupt(n)
                             raise errors.Corrupt("ring \"%s\": corrupt ring segment: %s; frame %d skipped; if this "
@@ -628,7 +625,6 @@ class Reader:
                             self.next = n + 1
                             self._lag = head - n if head > n else 0
                             return f, s1
-                        outcome = "torn"
             # torn or odd: read the same frame again
             self._count_pass(lap, skip)
             self.retries += 1

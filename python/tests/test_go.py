@@ -4,14 +4,12 @@ the test pattern; delivered + dropped == published; writer SIGKILL is
 detected and resumed; a Python writer's segment is the Go writer's byte
 for byte, save pids and clocks."""
 
-import os
 import re
 import signal
 import struct
 import subprocess
 import time
 
-import numpy as np
 import pytest
 
 import framering

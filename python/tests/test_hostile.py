@@ -245,7 +245,7 @@ def test_takeover_raises_head_to_a_frame_committed_after_the_head_store(shm_dir,
 
 
 def test_geometry_change_carries_numbering(shm_dir, name):
-    path = make_ring(shm_dir, name, frames=6)
+    make_ring(shm_dir, name, frames=6)
     with framering.Writer(name, shape=(32, 32, 1), dir=shm_dir, slots=4) as w:
         assert (w.generation, w.next_number) == (2, 7)
         sb = w.superblock()
@@ -295,7 +295,7 @@ def test_futex_fatal_errors_are_raised_not_retried():
 
 def test_futex_uses_the_full_64_bit_address(shm_dir, name):
     from framering._sys import futex_wait
-    with framering.Writer(name, shape=SHAPE, dir=shm_dir) as w:
+    with framering.Writer(name, shape=SHAPE, dir=shm_dir):
         with framering.Reader(name, dir=shm_dir) as r:
             addr = r._notify_addr
             assert addr > 1 << 32  # a mapping on x86-64/arm64 Linux: truncating it would fault

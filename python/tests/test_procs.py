@@ -4,8 +4,6 @@ exact accounting, SIGKILL of the writer, takeover repair, a second writer."""
 import os
 import signal
 import struct
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,7 +11,7 @@ import pytest
 import framering
 from framering import _layout as L
 from framering import pattern
-from conftest import helper, child_env, PYDIR
+from conftest import helper
 
 
 def drain(r, checker, timeout=20):

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import framering
-from framering import _layout as L
 from framering import pattern
 
 
@@ -75,7 +74,7 @@ def test_view_overwritten_is_raised_and_counted(shm_dir, name):
         pub(w)
         v = r.view(timeout=5)
         with pytest.raises(framering.FrameOverwritten, match="frame 1"):
-            with v as img:
+            with v:
                 pub(w, 4)  # the writer goes round and reuses frame 1's slot
                 assert not v.valid
                 with pytest.raises(framering.FrameOverwritten):
@@ -259,7 +258,7 @@ def test_reset_when_ring_recreated_from_scratch(shm_dir, name):
 
 
 def test_close_and_cancel_from_another_thread(shm_dir, name):
-    with framering.Writer(name, shape=(4, 4, 1), dir=shm_dir) as w:
+    with framering.Writer(name, shape=(4, 4, 1), dir=shm_dir):
         r = framering.Reader(name, dir=shm_dir, start="next")
         threading.Timer(0.2, r.cancel).start()
         with pytest.raises(framering.Cancelled):
