@@ -5,10 +5,13 @@
     /usr/bin/python3 examples/cv2_view.py --ring cam0 --png out.png --count 1   # headless
 
 Each frame is a view: a read-only numpy array over the ring's slot, no
-copy. Whatever is computed from it (here: a resized copy for the window,
-or the PNG encoding) counts only if the view was still valid when the
-with-block ended; otherwise framering raises FrameOverwritten and the
-result is thrown away.
+copy. Whatever is computed from it counts only if the view was still valid
+when the with-block ended; otherwise framering raises FrameOverwritten.
+With a window, cv2.imshow copies the view into the window inside the
+block; if the writer overwrote the slot meanwhile the window may show a
+torn frame until the next one replaces it (fine for a preview, and
+counted). Headless, the PNG is encoded from the view inside the block and
+written only once the block ended valid.
 """
 
 import argparse
@@ -40,18 +43,19 @@ def main():
                 v = r.view(timeout=a.timeout)
                 with v as img:                          # read-only (H, W, C), aliases the slot
                     if window:
-                        out = cv2.resize(img, (img.shape[1], img.shape[0]))  # a private copy to show
+                        cv2.imshow(a.ring, img)         # copies the view into the window now
                     else:
-                        ok, out = cv2.imencode(".png", img)                  # encoded from the slot
+                        ok, out = cv2.imencode(".png", img)  # encoded straight from the slot
             except framering.FrameOverwritten:
                 stale += 1                              # the writer reused the slot: result is garbage
+                if window:
+                    cv2.waitKey(1)
                 continue
             except framering.WriterGone as e:
                 print(e, file=sys.stderr)
                 continue
             shown += 1
             if window:
-                cv2.imshow(a.ring, out)
                 if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
                     break
             else:

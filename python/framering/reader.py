@@ -216,7 +216,7 @@ class Reader:
                            prot=mmap.PROT_READ)
             # The mapping is what we read from now on: validate its page too
             # (the file cannot change geometry in place, but be sure).
-            g2 = L.parse_superblock(mm[:L.SUPER_SIZE], st.st_size)
+            g2 = L.parse_superblock(mm[:L.SUPER_SIZE], os.fstat(fd).st_size)  # not shrunk meanwhile
             if g2 != g:
                 raise errors.Corrupt("ring \"%s\": the superblock changed while opening it" % name)
         except BaseException:

@@ -125,3 +125,23 @@ def test_every_commit_bumps_notify_and_wakes_waiters(shm_dir, name):
             assert done.wait(10), "the commit did not wake the futex waiter"
         finally:
             t.join(30)
+
+
+def test_no_space_leaves_nothing_behind(shm_dir, name, monkeypatch):
+    def full(fd, off, n):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(W.os, "posix_fallocate", full)
+    with pytest.raises(framering.NoSpace, match="needs %d bytes" % framering.Geometry(8, 192, 4096).file_size):
+        framering.Writer(name, shape=SHAPE, dir=shm_dir)
+    assert os.listdir(shm_dir) == []
+
+
+def test_writer_dropped_without_close_releases_the_ring(shm_dir, name):
+    import gc
+    w = framering.Writer(name, shape=SHAPE, dir=shm_dir)
+    hb = w._hb
+    del w
+    gc.collect()
+    assert not hb.is_alive()
+    with framering.Writer(name, shape=SHAPE, dir=shm_dir) as w2:  # not Busy: the lock went with it
+        assert w2.generation == 2
