@@ -242,6 +242,7 @@ class Reader:
         self._head_ok = 0
         self._layout_key = None  # layout bytes (24..55) of the last validated header
         self._layout = None
+        self._out_obj = self._out_flat = None  # the caller's last out= buffer, as flat bytes
 
     def _release(self):
         """Drop the current mapping and descriptor. Arrays a caller still
@@ -596,7 +597,11 @@ class Reader:
                             if out is None:
                                 data = src.copy()                      # 6. copy payload and metadata
                             else:
-                                data = _out_bytes(out)
+                                if out is self._out_obj:
+                                    data = self._out_flat              # validated on first use
+                                else:
+                                    data = _out_bytes(out)
+                                    self._out_obj, self._out_flat = out, data
                                 if len(data) < plen:
                                     fence()
                                     if q[si] != s1:
