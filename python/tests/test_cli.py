@@ -212,3 +212,35 @@ def test_examples_run_headless(shm_dir, name, tmp_path, children):
     assert synth.wait() == 0
     with framering.Reader(name + "s", dir=shm_dir, start="oldest") as r:
         assert r.read(timeout=5).shape == (240, 320, 3)
+
+
+def test_opencv_sources_and_save(shm_dir, name, tmp_path):
+    cv2 = pytest.importorskip("cv2")
+    png = str(tmp_path / "in.png")
+    img = np.zeros((30, 40, 3), np.uint8)
+    img[:, :, 2] = 200  # red in BGR
+    assert cv2.imwrite(png, img)
+    s = run("send", "--ring", name, "--dir", shm_dir, "--image", png, "--fps", "0", "--count", "3")
+    assert s.returncode == 0, s.stderr
+    assert s.stdout.splitlines()[0].startswith('ring "%s": 40x30x3 bgr8, 8 slots of 3600 bytes' % name)
+    out = tmp_path / "saved"
+    r = run("recv", "--ring", name, "--dir", shm_dir, "--start", "oldest", "--count", "3", "--save", str(out), "-q")
+    assert r.returncode == 0, r.stderr
+    files = sorted(os.listdir(out))
+    assert files == ["%s-%08d.png" % (name, n) for n in (1, 2, 3)]
+    assert (cv2.imread(str(out / files[0])) == img).all()
+    video = str(tmp_path / "clip.avi")
+    vw = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"MJPG"), 10, (40, 30))
+    for i in range(12):
+        vw.write(np.full((30, 40, 3), i * 20, np.uint8))
+    vw.release()
+    s = run("send", "--ring", name + "v", "--dir", shm_dir, "--video", video, "--fps", "0")
+    assert s.returncode == 0 and s.stdout.splitlines()[-1] == "sent 12 frames", s.stderr
+    with framering.Reader(name + "v", dir=shm_dir, start="oldest") as rd:
+        f = rd.read(timeout=5)
+        # The oldest of 8 slots after 12 frames is 5, but at the end of the
+        # video the reservation of frame 13 was aborted, which empties frame
+        # 5's slot (as Go's send does): frame 5 counts as lost.
+        assert f.number == 6 and f.shape == (30, 40, 3) and rd.stats.lapped == 1
+    r = run("send", "--ring", name, "--dir", shm_dir, "--image", str(tmp_path / "missing.png"))
+    assert r.returncode == 1 and "cannot read or decode" in r.stderr
