@@ -4,7 +4,7 @@ ENABLE_RACE ?= 1
 FUZZTIME  ?= 30s
 RACE      := $(if $(filter 1,$(ENABLE_RACE)),-race,)
 
-.PHONY: all demo fmt vet lint test test-gocv bench fuzz arm64
+.PHONY: all demo fmt vet lint test test-gocv test-python bench fuzz arm64
 
 all: fmt vet test
 
@@ -28,6 +28,18 @@ test:
 		$(GO) test $(RACE) -count=1 -timeout 15m -tags gocv ./cv/... ./cmd/framering/...; \
 	else \
 		echo "skipping the -tags gocv tests: OpenCV 4 not found (apt-get install libopencv-dev)"; \
+	fi
+	@$(MAKE) --no-print-directory test-python
+
+# The Python package's tests (python/tests), with Debian's python3 and its
+# numpy and pytest; they build the Go CLI for the cross-language tests.
+PYTHON ?= /usr/bin/python3
+test-python:
+	@if $(PYTHON) -c 'import numpy, pytest' 2>/dev/null; then \
+		echo "$(PYTHON) -m pytest -q python/tests"; \
+		GO=$(GO) $(PYTHON) -m pytest -q python/tests; \
+	else \
+		echo "skipping the Python tests: $(PYTHON) lacks numpy or pytest (apt-get install python3-numpy python3-pytest)"; \
 	fi
 
 bench:
