@@ -196,7 +196,7 @@ func (r *Runner) Run(ctx context.Context, c Case) Result {
 	}
 	dir, err := os.MkdirTemp(r.baseDir(), "framering-bench-")
 	if err != nil {
-		res.Err = fmt.Sprintf("case directory: %v; point --dir (Runner.Dir) at an existing writable directory, /dev/shm by default", err)
+		res.Err = fmt.Sprintf("case directory: %v", err)
 		return res
 	}
 	defer os.RemoveAll(dir)

@@ -17,13 +17,13 @@ func Example() {
 	dir, _ := os.MkdirTemp("", "framering-example-")
 	defer os.RemoveAll(dir)
 
-	w, err := producer.Open("cam0", producer.Options{Dir: dir, MaxWidth: 4, MaxHeight: 2, MaxChannels: 3})
+	w, err := producer.Open("cam0", producer.Options{Dir: dir, MaxWidth: 4, MaxHeight: 2, MaxChannels: 3, MetaBytes: 64})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer w.Remove()
-	r, err := consumer.Open("cam0", consumer.Options{Dir: dir, Start: consumer.StartNext})
+	r, err := consumer.Open("cam0", consumer.Options{Dir: dir, StartAt: consumer.Next})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -34,17 +34,17 @@ func Example() {
 	pixels := make([]byte, 4*2*3)
 	w.Publish(ring.FrameInfo{Width: 4, Height: 2, Format: ring.BGR8, Meta: []byte(`{"boxes":1}`)}, pixels)
 	// Loan API: fill the slot in place, then commit.
-	l, _ := w.Reserve()
-	for i := range 4 * 2 * 3 {
-		l.Pixels()[i] = 255
+	l, _ := w.Reserve(ring.FrameInfo{Width: 4, Height: 2, Format: ring.BGR8})
+	for i := range l.Data() {
+		l.Data()[i] = 255
 	}
-	l.Commit(ring.FrameInfo{Width: 4, Height: 2, Format: ring.BGR8})
+	l.Commit()
 
 	ctx := context.Background()
 	f, _ := r.Read(ctx, make([]byte, r.Geometry().PayloadCap))
-	fmt.Printf("frame %d: %dx%d %v, %d bytes, meta %s\n", f.Number, f.Width, f.Height, f.Format, len(f.Pixels), f.Meta)
-	err = r.View(ctx, func(f *ring.Frame) error {
-		fmt.Printf("frame %d viewed in place: first byte %d\n", f.Number, f.Pixels[0])
+	fmt.Printf("frame %d: %dx%d %v, %d bytes, meta %s\n", f.Number, f.Width, f.Height, f.Format, len(f.Data), f.Meta)
+	err = r.ReadInPlace(ctx, func(f *ring.Frame) error {
+		fmt.Printf("frame %d viewed in place: first byte %d\n", f.Number, f.Data[0])
 		return nil
 	})
 	if errors.Is(err, ring.ErrOverwritten) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/framering/framering/internal/shm"
+	"github.com/framering/framering/ring"
 )
 
 // ReaderOptions configure a [Reader]. Every zero value is a sensible
@@ -120,9 +121,6 @@ func (r *Reader) attach() (ok bool, err error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			return false, nil
 		}
-		if errors.Is(err, fs.ErrPermission) {
-			return false, fmt.Errorf("legacy slot %q: %w; ask the sender to create it readable by you (mode 0644)", r.name, err)
-		}
 		return false, fmt.Errorf("legacy slot %q: %w", r.name, err)
 	}
 	// The object may be world-writable (the old sender asks for 0666) and
@@ -135,11 +133,11 @@ func (r *Reader) attach() (ok bool, err error) {
 	}
 	if in.Mode&fs.ModeIrregular != 0 {
 		f.Close()
-		return false, fmt.Errorf("legacy slot %q: %w: %s is not a regular file; remove it", r.name, shm.ErrUnsafeFile, r.path)
+		return false, fmt.Errorf("legacy slot %q: %w: %s is not a regular file", r.name, ring.ErrUnsafeFile, r.path)
 	}
 	if in.Size > maxObjectSize {
 		f.Close()
-		return false, fmt.Errorf("legacy slot %q: %w: %s is %d bytes, more than %d; is it really a legacy slot?", r.name, ErrCorrupt, r.path, in.Size, int64(maxObjectSize))
+		return false, fmt.Errorf("legacy slot %q: %w: %s is %d bytes, more than %d", r.name, ErrCorrupt, r.path, in.Size, int64(maxObjectSize))
 	}
 	if in.Size < HeaderSize {
 		f.Close() // the sender is between open and ftruncate: wait
@@ -173,7 +171,7 @@ func (r *Reader) attach() (ok bool, err error) {
 // a size other than the mapped one means re-open. Called when idle, at
 // most once per millisecond.
 func (r *Reader) check() error {
-	now := shm.Monotonic()
+	now := ring.Now()
 	if r.file != nil && now-r.lastStat < int64(time.Millisecond) {
 		return nil
 	}
@@ -238,7 +236,7 @@ func (r *Reader) Read(ctx context.Context, dst []byte) (Frame, error) {
 			if errors.Is(err, shm.ErrFault) {
 				r.detach()
 				r.inode = 0
-				err = fmt.Errorf("legacy slot %q: %w: %v; the sender shrank or replaced %s; the next read re-opens it", r.name, ErrTruncated, err, r.path)
+				err = fmt.Errorf("legacy slot %q: %w: %s shrank under the reader (%v)", r.name, ErrTruncated, r.path, err)
 			}
 			if err != nil {
 				return Frame{}, err
@@ -294,7 +292,7 @@ func (r *Reader) attempt(dst []byte) (Frame, outcome, error) {
 		if in, serr := shm.StatPath(r.path); serr == nil && (in.Inode != r.inode || in.Size != int64(len(mem))) {
 			return Frame{}, torn, nil // replaced meanwhile: the caller re-opens
 		}
-		return Frame{}, none, fmt.Errorf("legacy slot %q: %w; the sender wrote an impossible header into %s", r.name, err, r.path)
+		return Frame{}, none, fmt.Errorf("legacy slot %q: %s: %w", r.name, r.path, err)
 	}
 	if r.haveAny && !r.sawZero && h.same(r.last) {
 		return Frame{}, none, nil // validated above: an object that shrank is still caught

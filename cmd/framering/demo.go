@@ -50,7 +50,7 @@ and dropped, torn frames accepted (always 0) and latency p50/p99.`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if _, _, _, err := ring.ParseSize(o.size); err != nil {
-				return usagef("--size: %v", err)
+				return usagef("--size: %w", err)
 			}
 			if o.readers < 1 || o.readers > 16 {
 				return usagef("--readers %d: give 1 to 16", o.readers)
@@ -134,12 +134,12 @@ func demoWriter(o demoOpts) error {
 		if tick != nil {
 			<-tick
 		}
-		l, err := w.Reserve()
+		l, err := w.Reserve(info)
 		if err != nil {
 			return err
 		}
-		pattern.Fill(l.Pixels()[:n], l.Number())
-		if err := l.Commit(info); err != nil {
+		pattern.Fill(l.Data(), l.Number())
+		if err := l.Commit(); err != nil {
 			return err
 		}
 		if time.Now().After(nextReport) {
@@ -152,7 +152,7 @@ func demoWriter(o demoOpts) error {
 }
 
 func demoReader(o demoOpts, latest bool) error {
-	opts := consumer.Options{Dir: o.dir, Start: consumer.StartNext}
+	opts := consumer.Options{Dir: o.dir, StartAt: consumer.Next}
 	role := "ordered copy"
 	if latest {
 		opts.Mode, role = consumer.Latest, "latest view"
@@ -170,14 +170,14 @@ func demoReader(o demoOpts, latest bool) error {
 	report := func(final bool) {
 		st := r.Stats()
 		emit(demoStat{Role: role, Final: final, Delivered: st.Delivered, Dropped: st.Dropped(), Torn: torn, Retries: st.Retries,
-			P50us: float64(st.Latency.Quantile(0.5)) / 1e3, P99us: float64(st.Latency.Quantile(0.99)) / 1e3})
+			P50us: us(st.Latency.Quantile(0.5)), P99us: us(st.Latency.Quantile(0.99))})
 	}
 	nextReport := time.Now().Add(time.Second)
 	for {
 		if latest {
 			var bad error
-			err = r.View(ctx, func(f *ring.Frame) error {
-				bad = pattern.Check(f.Pixels, f.Number)
+			err = r.ReadInPlace(ctx, func(f *ring.Frame) error {
+				bad = pattern.Check(f.Data, f.Number)
 				return nil
 			})
 			if err == nil && bad != nil {
@@ -188,7 +188,7 @@ func demoReader(o demoOpts, latest bool) error {
 			}
 		} else {
 			var f ring.Frame
-			if f, err = r.Read(ctx, buf); err == nil && pattern.Check(f.Pixels, f.Number) != nil {
+			if f, err = r.Read(ctx, buf); err == nil && pattern.Check(f.Data, f.Number) != nil {
 				torn++
 			}
 		}

@@ -16,7 +16,7 @@ import (
 var allowed = map[string][]string{
 	"golang.org/x/sys/unix":     {"internal/shm"},
 	"github.com/edsrzf/mmap-go": {"internal/shm"},
-	"unsafe":                    {"internal/shm", "ring"},
+	"unsafe":                    {"internal/shm", "internal/layout", "ring"},
 	"gocv.io/x/gocv":            {"cv", "cmd/framering"},
 	"gocv.io/x/gocv/contrib":    {},
 }

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/framering/framering/ring"
 )
 
 func TestGuardTurnsSIGBUSIntoError(t *testing.T) {
@@ -98,14 +100,14 @@ func TestCheckSafeAndLocks(t *testing.T) {
 		t.Fatalf("own 0600 file refused: %v", err)
 	}
 	os.Chmod(path, 0o660)
-	if _, err := f.CheckSafe(Trust{}); !errors.Is(err, ErrUnsafeFile) {
+	if _, err := f.CheckSafe(Trust{}); !errors.Is(err, ring.ErrUnsafeFile) {
 		t.Errorf("group-writable accepted: %v", err)
 	}
 	if _, err := f.CheckSafe(Trust{GroupWrite: true}); err != nil {
 		t.Errorf("group-writable refused with GroupWrite: %v", err)
 	}
 	os.Chmod(path, 0o606)
-	if _, err := f.CheckSafe(Trust{GroupWrite: true, OtherOwner: true}); !errors.Is(err, ErrUnsafeFile) {
+	if _, err := f.CheckSafe(Trust{GroupWrite: true, OtherOwner: true}); !errors.Is(err, ring.ErrUnsafeFile) {
 		t.Errorf("world-writable accepted: %v", err)
 	}
 	// The OFD write lock: one holder; a read-only probe sees it.
@@ -134,7 +136,7 @@ func TestCheckSafeAndLocks(t *testing.T) {
 	}
 	// A symlink is refused at open.
 	os.Symlink(path, filepath.Join(dir, "link"))
-	if _, err := Open(filepath.Join(dir, "link"), false); !errors.Is(err, ErrUnsafeFile) {
+	if _, err := Open(filepath.Join(dir, "link"), false); !errors.Is(err, ring.ErrUnsafeFile) {
 		t.Errorf("symlink opened: %v", err)
 	}
 }
