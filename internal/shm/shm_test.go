@@ -140,3 +140,46 @@ func TestCheckSafeAndLocks(t *testing.T) {
 		t.Errorf("symlink opened: %v", err)
 	}
 }
+
+// Unmap leaves an inaccessible reservation: a slice kept past Unmap faults
+// (and Guard turns that into ErrFault), and at most QuarantineLen ranges
+// stay reserved.
+func TestUnmapQuarantine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "obj")
+	f, err := Create(path, 8192, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := Map(f, 8192, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := m.Bytes()
+	b[100] = 7
+	if err := m.Unmap(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Unmap(); err != nil {
+		t.Fatalf("second Unmap: %v", err)
+	}
+	var v byte
+	if err := Guard(func() error { v = b[100]; return nil }); !errors.Is(err, ErrFault) {
+		t.Fatalf("read after Unmap: %d, %v; want ErrFault", v, err)
+	}
+	for i := 0; i < 2*QuarantineLen; i++ {
+		mi, err := Map(f, 8192, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := mi.Unmap(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	quarantine.Lock()
+	n := len(quarantine.q)
+	quarantine.Unlock()
+	if n != QuarantineLen {
+		t.Errorf("%d ranges reserved after %d unmaps, want %d", n, 2*QuarantineLen+1, QuarantineLen)
+	}
+}
