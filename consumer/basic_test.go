@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/framering/framering/consumer"
-	"github.com/framering/framering/internal/testutil"
 	"github.com/framering/framering/producer"
 	"github.com/framering/framering/ring"
 )
@@ -68,7 +67,35 @@ func TestPublishReadRoundTrip(t *testing.T) {
 	}
 }
 
+// openWriter opens ring name in dir with 4 slots of size bytes and
+// removes it when the test ends.
 func openWriter(t *testing.T, dir, name string, size int) *producer.Writer {
 	t.Helper()
-	return testutil.OpenWriter(t, dir, name, producer.Options{Slots: 4, MaxFrameBytes: size})
+	return writerWith(t, dir, name, producer.Options{Slots: 4, MaxFrameBytes: size})
+}
+
+// writerWith opens ring name in dir with opts and removes it when the test
+// ends.
+func writerWith(t *testing.T, dir, name string, opts producer.Options) *producer.Writer {
+	t.Helper()
+	opts.Dir = dir
+	w, err := producer.Open(name, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Remove() })
+	return w
+}
+
+// openReader opens ring name in dir with opts and closes it when the test
+// ends.
+func openReader(t *testing.T, dir, name string, opts consumer.Options) *consumer.Reader {
+	t.Helper()
+	opts.Dir = dir
+	r, err := consumer.Open(name, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
 }

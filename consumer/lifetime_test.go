@@ -140,7 +140,7 @@ func TestCloseWakesBlockedRead(t *testing.T) {
 func TestStaleView(t *testing.T) {
 	dir, name := testutil.ShmDir(t), testutil.Name(t)
 	w := openWriter(t, dir, name, 64)
-	r := testutil.OpenReader(t, dir, name, consumer.Options{StartAt: consumer.Next})
+	r := openReader(t, dir, name, consumer.Options{StartAt: consumer.Next})
 	publishN(t, w, 1, 64)
 	v1, err := r.Acquire(t.Context())
 	if err != nil {
@@ -205,7 +205,7 @@ func TestStaleViewSliceFaultsAfterClose(t *testing.T) {
 		n := fmt.Sprintf("%s-%d", name, i)
 		wi := openWriter(t, dir, n, size)
 		publishN(t, wi, 1, size)
-		testutil.OpenReader(t, dir, n, consumer.Options{})
+		openReader(t, dir, n, consumer.Options{})
 	}
 	var b byte
 	err = shm.Guard(func() error { b = stale[100]; return nil })
@@ -261,14 +261,14 @@ func TestReadGrowsBufferAfterGeometryChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := testutil.OpenReader(t, dir, name, consumer.Options{StartAt: consumer.Next, WaitSlice: 10 * time.Millisecond})
+	r := openReader(t, dir, name, consumer.Options{StartAt: consumer.Next, WaitSlice: 10 * time.Millisecond})
 	buf := make([]byte, r.Geometry().PayloadCap)
 	publishN(t, w, 1, 100)
 	if f, err := r.Read(t.Context(), buf); err != nil || &f.Data[0] != &buf[0] {
 		t.Fatalf("read into a buffer of the slot size: %v (own buffer: %v)", err, err == nil && &f.Data[0] == &buf[0])
 	}
 	w.Close()
-	w2 := testutil.OpenWriter(t, dir, name, producer.Options{MaxFrameBytes: 10000, Slots: 4})
+	w2 := writerWith(t, dir, name, producer.Options{MaxFrameBytes: 10000, Slots: 4})
 	publishN(t, w2, 2, 10000)
 	var f ring.Frame
 	for {
@@ -299,7 +299,7 @@ func TestReadGrowsBufferAfterGeometryChange(t *testing.T) {
 func TestGeometryDoesNotWaitForRead(t *testing.T) {
 	dir, name := testutil.ShmDir(t), testutil.Name(t)
 	w := openWriter(t, dir, name, 4096)
-	r := testutil.OpenReader(t, dir, name, consumer.Options{StartAt: consumer.Next, WaitSlice: time.Hour})
+	r := openReader(t, dir, name, consumer.Options{StartAt: consumer.Next, WaitSlice: time.Hour})
 	ctx, cancel := context.WithCancel(context.Background())
 	read := make(chan error, 1)
 	go func() {

@@ -45,8 +45,16 @@ func randomMat(t *testing.T, rows, cols int, mt gocv.MatType, seed uint64) (gocv
 func openPair(t *testing.T, maxBytes int) (*producer.Writer, *consumer.Reader) {
 	t.Helper()
 	dir, name := testutil.ShmDir(t), testutil.Name(t)
-	w := testutil.OpenWriter(t, dir, name, producer.Options{Slots: 4, MaxFrameBytes: maxBytes})
-	r := testutil.OpenReader(t, dir, name, consumer.Options{StartAt: consumer.Next})
+	w, err := producer.Open(name, producer.Options{Dir: dir, Slots: 4, MaxFrameBytes: maxBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Remove() })
+	r, err := consumer.Open(name, consumer.Options{Dir: dir, StartAt: consumer.Next})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
 	return w, r
 }
 

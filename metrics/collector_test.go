@@ -29,7 +29,12 @@ const frameBytes = 8 * 4
 
 func openWriter(t *testing.T, dir, name string, slots int) *producer.Writer {
 	t.Helper()
-	return testutil.OpenWriter(t, dir, name, producer.Options{Slots: slots, MaxFrameBytes: frameBytes})
+	w, err := producer.Open(name, producer.Options{Dir: dir, Slots: slots, MaxFrameBytes: frameBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Remove() })
+	return w
 }
 
 func publish(t testing.TB, w *producer.Writer, n int) {
@@ -44,7 +49,13 @@ func publish(t testing.TB, w *producer.Writer, n int) {
 
 func openReader(t *testing.T, dir, name string, opts consumer.Options) *consumer.Reader {
 	t.Helper()
-	return testutil.OpenReader(t, dir, name, opts)
+	opts.Dir = dir
+	r, err := consumer.Open(name, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
 }
 
 func read(t *testing.T, r *consumer.Reader, n int) []uint64 {

@@ -34,9 +34,16 @@ func TestMain(m *testing.M) {
 	testutil.Main(m)
 }
 
+// open opens ring name in dir with o and removes it when the test ends.
 func open(t *testing.T, dir, name string, o producer.Options) *producer.Writer {
 	t.Helper()
-	return testutil.OpenWriter(t, dir, name, o)
+	o.Dir = dir
+	w, err := producer.Open(name, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Remove() })
+	return w
 }
 
 func TestBadFramesRejectedNothingPublished(t *testing.T) {
@@ -571,7 +578,7 @@ func TestDroppedWithoutCloseIsCleanedUp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}()
-	open := func() int {
+	openFDs := func() int {
 		n := 0
 		ents, _ := os.ReadDir("/proc/self/fd")
 		for _, e := range ents {
@@ -583,14 +590,14 @@ func TestDroppedWithoutCloseIsCleanedUp(t *testing.T) {
 		}
 		return n
 	}
-	for i := 0; i < 50 && open() > 0; i++ {
+	for i := 0; i < 50 && openFDs() > 0; i++ {
 		runtime.GC()
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := open(); n != 0 {
+	if n := openFDs(); n != 0 {
 		t.Fatalf("%d descriptors of the ring still open after GC", n)
 	}
-	w := testutil.OpenWriter(t, dir, name, producer.Options{MaxFrameBytes: 16})
+	w := open(t, dir, name, producer.Options{MaxFrameBytes: 16})
 	if w.Generation() != 2 {
 		t.Fatalf("writer after the dropped one: generation %d, want 2", w.Generation())
 	}
