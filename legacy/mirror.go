@@ -13,6 +13,7 @@ import (
 	"github.com/framering/framering/internal/shm"
 	"github.com/framering/framering/producer"
 	"github.com/framering/framering/ring"
+	"github.com/framering/framering/seqlock"
 )
 
 // MirrorOptions configure a mirror [Writer]. Every zero value is a sensible
@@ -317,11 +318,9 @@ func (m *Writer) MirrorFrame(f *ring.Frame) error {
 // write runs the legacy write sequence. The pixels are plain stores; the
 // valid flag is atomic.
 func (m *Writer) write(f *ring.Frame, w, h, inC, outC, stride int, ts int64) {
-	m.valid.Store(0)
-	// STLR then LDAR on arm64 (see seqlock.Writer.Begin): the header and
-	// pixel stores below cannot become visible before valid = 0. On amd64
-	// the XCHG store already is a full barrier.
-	_ = m.valid.Load()
+	// valid = 0, then the header and pixel stores below, which cannot
+	// become visible before it (seqlock.Writer.Clear).
+	seqlock.Writer{}.Clear(m.valid)
 	putGeometry(m.mem, int32(w), int32(h), int32(outC), ts)
 	dst := m.mem[HeaderSize:]
 	src := f.Data

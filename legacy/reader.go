@@ -13,6 +13,7 @@ import (
 
 	"github.com/framering/framering/internal/shm"
 	"github.com/framering/framering/ring"
+	"github.com/framering/framering/seqlock"
 )
 
 // ReaderOptions configure a [Reader]. Every zero value is a sensible
@@ -60,7 +61,7 @@ type Reader struct {
 	mem      []byte
 	valid    *atomic.Int32
 	inode    uint64
-	scratch  atomic.Int32 // private word for the read fence
+	fence    seqlock.Reader // the read fence's private word
 	lastStat int64
 
 	last    Header // header of the last frame returned
@@ -327,11 +328,8 @@ func (r *Reader) attempt(dst []byte) (Frame, outcome, error) {
 // stable reports whether, after everything read so far, frame_valid is 1
 // and the header still is h.
 func (r *Reader) stable(h Header) bool {
-	// A release store to a private word: on arm64 every earlier load
-	// completes before the loads below (seqlock.Reader.Validate does the
-	// same).
-	r.scratch.Store(0)
-	if r.valid.Load() != 1 {
+	// Every load so far completes before frame_valid is loaded again.
+	if r.fence.Recheck(r.valid) != 1 {
 		r.sawZero = true
 		return false
 	}
