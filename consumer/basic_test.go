@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/framering/framering/consumer"
+	"github.com/framering/framering/internal/testutil"
 	"github.com/framering/framering/producer"
 	"github.com/framering/framering/ring"
 )
@@ -80,11 +81,7 @@ func writerWith(t *testing.T, dir, name string, opts producer.Options) *producer
 	t.Helper()
 	opts.Dir = dir
 	w, err := producer.Open(name, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Remove() })
-	return w
+	return testutil.Removing(t, w, err)
 }
 
 // openReader opens ring name in dir with opts and closes it when the test
@@ -93,9 +90,5 @@ func openReader(t *testing.T, dir, name string, opts consumer.Options) *consumer
 	t.Helper()
 	opts.Dir = dir
 	r, err := consumer.Open(name, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
+	return testutil.Closing(t, r, err)
 }

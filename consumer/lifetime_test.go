@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"testing"
 	"time"
 
@@ -15,21 +14,6 @@ import (
 	"github.com/framering/framering/producer"
 	"github.com/framering/framering/ring"
 )
-
-// hangGuard bounds a wait that must end; it is not a timing assertion.
-const hangGuard = 30 * time.Second
-
-// waitUntil polls cond until it holds, failing the test after hangGuard.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(hangGuard); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %v", what, hangGuard)
-		}
-		runtime.Gosched()
-		time.Sleep(time.Millisecond)
-	}
-}
 
 // publishN publishes n raw frames of size bytes, every byte the frame
 // number.
@@ -61,7 +45,7 @@ func TestCloseWaitsForView(t *testing.T) {
 	closed := make(chan error, 1)
 	go func() { closed <- r.Close() }()
 	// Close counts itself (under the reader's lock) right before it waits.
-	waitUntil(t, "Close waiting for the view", func() bool {
+	testutil.Eventually(t, "Close waiting for the view", func() bool {
 		select {
 		case <-closed:
 			t.Fatal("Close returned while a view was out")
@@ -89,13 +73,8 @@ func TestCloseWaitsForView(t *testing.T) {
 	if err := v.Release(); err != nil {
 		t.Fatalf("Release while Close waits: %v", err)
 	}
-	select {
-	case err := <-closed:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(hangGuard):
-		t.Fatal("Close did not return after Release")
+	if err := testutil.Receive(t, closed, "Close after Release"); err != nil {
+		t.Fatal(err)
 	}
 	if err := v.Release(); !errors.Is(err, ring.ErrClosed) {
 		t.Errorf("Release after Close = %v, want ErrClosed", err)
@@ -121,17 +100,12 @@ func TestCloseWakesBlockedRead(t *testing.T) {
 		_, err := r.Read(context.Background(), nil)
 		done <- err
 	}()
-	waitUntil(t, "Read blocked", r.Busy)
+	testutil.Eventually(t, "Read blocked", r.Busy)
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		if !errors.Is(err, ring.ErrClosed) {
-			t.Fatalf("blocked Read after Close = %v, want ErrClosed", err)
-		}
-	case <-time.After(hangGuard):
-		t.Fatal("Close did not wake the blocked Read")
+	if err := testutil.Receive(t, done, "the blocked Read after Close"); !errors.Is(err, ring.ErrClosed) {
+		t.Fatalf("blocked Read after Close = %v, want ErrClosed", err)
 	}
 }
 
@@ -306,16 +280,11 @@ func TestGeometryDoesNotWaitForRead(t *testing.T) {
 		_, err := r.Read(ctx, nil)
 		read <- err
 	}()
-	waitUntil(t, "Read blocked", r.Busy)
+	testutil.Eventually(t, "Read blocked", r.Busy)
 	got := make(chan ring.Geometry, 1)
 	go func() { got <- r.Geometry() }()
-	select {
-	case g := <-got:
-		if g != w.Geometry() {
-			t.Errorf("Geometry() = %v, writer has %v", g, w.Geometry())
-		}
-	case <-time.After(hangGuard):
-		t.Fatal("Geometry() waited for the blocked Read")
+	if g := testutil.Receive(t, got, "Geometry() while a Read is blocked"); g != w.Geometry() {
+		t.Errorf("Geometry() = %v, writer has %v", g, w.Geometry())
 	}
 	if !r.Busy() {
 		t.Fatal("the Read stopped waiting before Geometry returned: the test proved nothing")

@@ -46,16 +46,9 @@ func openPair(t *testing.T, maxBytes int) (*producer.Writer, *consumer.Reader) {
 	t.Helper()
 	dir, name := testutil.ShmDir(t), testutil.Name(t)
 	w, err := producer.Open(name, producer.Options{Dir: dir, Slots: 4, MaxFrameBytes: maxBytes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Remove() })
+	w = testutil.Removing(t, w, err)
 	r, err := consumer.Open(name, consumer.Options{Dir: dir, StartAt: consumer.Next})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return w, r
+	return w, testutil.Closing(t, r, err)
 }
 
 func ctx(t *testing.T) context.Context {

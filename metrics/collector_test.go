@@ -30,11 +30,7 @@ const frameBytes = 8 * 4
 func openWriter(t *testing.T, dir, name string, slots int) *producer.Writer {
 	t.Helper()
 	w, err := producer.Open(name, producer.Options{Dir: dir, Slots: slots, MaxFrameBytes: frameBytes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Remove() })
-	return w
+	return testutil.Removing(t, w, err)
 }
 
 func publish(t testing.TB, w *producer.Writer, n int) {
@@ -51,11 +47,7 @@ func openReader(t *testing.T, dir, name string, opts consumer.Options) *consumer
 	t.Helper()
 	opts.Dir = dir
 	r, err := consumer.Open(name, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
+	return testutil.Closing(t, r, err)
 }
 
 func read(t *testing.T, r *consumer.Reader, n int) []uint64 {

@@ -39,11 +39,7 @@ func open(t *testing.T, dir, name string, o producer.Options) *producer.Writer {
 	t.Helper()
 	o.Dir = dir
 	w, err := producer.Open(name, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Remove() })
-	return w
+	return testutil.Removing(t, w, err)
 }
 
 func TestBadFramesRejectedNothingPublished(t *testing.T) {
@@ -237,17 +233,14 @@ func TestCloseWaitsForLoan(t *testing.T) {
 	closed := make(chan error, 1)
 	go func() { closed <- w.Close() }()
 	// Wait until Close is waiting for the loan, or has returned (the bug).
-	for deadline := time.Now().Add(30 * time.Second); !w.Closing(); {
+	testutil.Eventually(t, "Close waiting for the loan", func() bool {
 		select {
 		case <-closed:
 			t.Fatal("Close returned while a loan was out")
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("Close never started") // hang guard
-		}
-		runtime.Gosched()
-	}
+		return w.Closing()
+	})
 	select {
 	case <-closed:
 		t.Fatal("Close returned while a loan was out")
@@ -265,13 +258,8 @@ func TestCloseWaitsForLoan(t *testing.T) {
 	if err := l.Commit(); err != nil {
 		t.Fatalf("Commit while Close waits: %v", err)
 	}
-	select {
-	case err := <-closed:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(30 * time.Second): // hang guard
-		t.Fatal("Close did not return after the loan was committed")
+	if err := testutil.Receive(t, closed, "Close after the loan was committed"); err != nil {
+		t.Fatal(err)
 	}
 	if st := w.Stats(); st.Frames != 1 || st.Ring.Head != 1 {
 		t.Errorf("the loan committed during Close was not published: %+v", st)

@@ -11,18 +11,25 @@ import (
 	"github.com/framering/framering/ring"
 )
 
+// mapObject creates an object of size bytes and maps it read-write; both
+// are released when the test ends.
+func mapObject(t *testing.T, size int) (*File, *Mapping) {
+	t.Helper()
+	f, err := Create(filepath.Join(t.TempDir(), "obj"), int64(size), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	m, err := Map(f, size, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Unmap() })
+	return f, m
+}
+
 func TestGuardTurnsSIGBUSIntoError(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "obj")
-	f, err := Create(path, 8192, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	m, err := Map(f, 8192, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Unmap()
+	f, m := mapObject(t, 8192)
 	b := m.Bytes()
 	if err := Guard(func() error { b[8191] = 1; return nil }); err != nil {
 		t.Fatalf("access inside the object: %v", err)
@@ -30,7 +37,7 @@ func TestGuardTurnsSIGBUSIntoError(t *testing.T) {
 	if err := f.Truncate(0); err != nil {
 		t.Fatal(err)
 	}
-	err = Guard(func() error { b[8191] = 2; return nil })
+	err := Guard(func() error { b[8191] = 2; return nil })
 	if !errors.Is(err, ErrFault) {
 		t.Fatalf("access past a truncated object: %v, want ErrFault", err)
 	}
@@ -145,16 +152,7 @@ func TestCheckSafeAndLocks(t *testing.T) {
 // (and Guard turns that into ErrFault), and at most QuarantineLen ranges
 // stay reserved.
 func TestUnmapQuarantine(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "obj")
-	f, err := Create(path, 8192, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	m, err := Map(f, 8192, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, m := mapObject(t, 8192)
 	b := m.Bytes()
 	b[100] = 7
 	if err := m.Unmap(); err != nil {

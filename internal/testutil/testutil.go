@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -152,4 +153,58 @@ func Start(t testing.TB, name string, env ...string) *Child {
 		}
 	})
 	return c
+}
+
+// HangGuard bounds the waits of Eventually and Receive. It only keeps a
+// broken test from hanging; it is never a timing assertion.
+const HangGuard = 30 * time.Second
+
+// Eventually polls cond until it holds, failing the test if it does not
+// within HangGuard.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(HangGuard); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after %v", what, HangGuard)
+		}
+		runtime.Gosched()
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Receive returns the next value from ch, failing the test if none comes
+// within HangGuard.
+func Receive[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(HangGuard):
+		t.Fatalf("%s: not after %v", what, HangGuard)
+		panic("unreachable")
+	}
+}
+
+// Closing fails the test if err is set, and otherwise arranges for c to be
+// closed when the test ends, and returns c:
+//
+//	r, err := consumer.Open(name, opts)
+//	r = testutil.Closing(t, r, err)
+func Closing[C interface{ Close() error }](t testing.TB, c C, err error) C {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Removing is Closing for a writer: it removes the ring when the test ends.
+func Removing[W interface{ Remove() error }](t testing.TB, w W, err error) W {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Remove() })
+	return w
 }
