@@ -312,7 +312,12 @@ func (r *ringReceiver) done() error {
 
 func (r *ringReceiver) interrupt() {} // a blocked read ends with its context
 
-func (r *ringReceiver) close() error { return r.r.Close() }
+// close releases a view still out (a worker that stopped between recv and
+// done: Close would wait for it) and closes the reader.
+func (r *ringReceiver) close() error {
+	r.done()
+	return r.r.Close()
+}
 
 // The old recipe.
 
