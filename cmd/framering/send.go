@@ -90,6 +90,12 @@ func init() {
 	root.AddCommand(sendCmd)
 }
 
+// sendMetaBytes is the metadata capacity of the rings send creates: the
+// library's default is none, but send keeps the geometry it always had
+// (and that the Python writer's default has), so that a ring send made and
+// one another writer made are taken over in place, not rebuilt.
+const sendMetaBytes = 4096
+
 // source produces frames for send. Fill writes frame n into buf (a
 // reserved slot's payload, exactly Shape's Len bytes) and returns its
 // capture time (CLOCK_MONOTONIC ns, 0: the publish time); io.EOF ends the
@@ -169,7 +175,7 @@ func runSend(cmd *cobra.Command, o *sendFlags) error {
 	defer stopMetrics()
 
 	shape := src.Shape()
-	popts := producer.Options{Dir: o.dir, Slots: o.slots, MaxFrameBytes: shape.Len}
+	popts := producer.Options{Dir: o.dir, Slots: o.slots, MaxFrameBytes: shape.Len, MetaBytes: sendMetaBytes}
 	var mirror *legacy.Writer
 	if o.legacy != "" {
 		mirror, err = legacy.NewMirror(o.dir, o.legacy, legacy.MirrorOptions{MaxFrameBytes: shape.Width * shape.Height * 3})
