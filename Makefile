@@ -47,8 +47,8 @@ bench:
 
 # Each fuzz target runs for FUZZTIME (go test -fuzz takes one target at a time).
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParseSuperblock$$' -fuzztime $(FUZZTIME) ./ring
-	$(GO) test -run '^$$' -fuzz '^FuzzSlotInfo$$' -fuzztime $(FUZZTIME) ./ring
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSuperblock$$' -fuzztime $(FUZZTIME) ./internal/layout
+	$(GO) test -run '^$$' -fuzz '^FuzzSlotInfo$$' -fuzztime $(FUZZTIME) ./internal/layout
 
 arm64:
 	GOARCH=arm64 $(GO) test -c -o /dev/null ./...

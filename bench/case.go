@@ -150,7 +150,7 @@ func (c Case) Name() string {
 // Check reports whether the case can run.
 func (c Case) Check() error {
 	if !c.Transport.valid() {
-		return fmt.Errorf("case %s: unknown transport %q; use one of %s", c.Name(), c.Transport, joinT(AllTransports))
+		return fmt.Errorf("case %s: unknown transport %q (known: %s)", c.Name(), c.Transport, joinT(AllTransports))
 	}
 	ok := false
 	for _, w := range Waits(c.Transport) {
@@ -169,7 +169,7 @@ func (c Case) Check() error {
 		return fmt.Errorf("case %s: unknown kind %q", c.Name(), c.Kind)
 	}
 	if c.Readers < 1 || c.Readers > 64 {
-		return fmt.Errorf("case %s: %d readers; use 1 to 64", c.Name(), c.Readers)
+		return fmt.Errorf("case %s: %d readers, not 1 to 64", c.Name(), c.Readers)
 	}
 	if c.Transport == Memcpy && c.Readers != 1 {
 		return fmt.Errorf("case %s: memcpy runs in one process with 1 reader", c.Name())
@@ -178,7 +178,7 @@ func (c Case) Check() error {
 		return fmt.Errorf("case %s: frame of %d bytes; the benchmark needs at least %d", c.Name(), c.Shape.Bytes(), minFrame)
 	}
 	if c.Duration <= 0 && c.Frames <= 0 {
-		return fmt.Errorf("case %s: give a duration or a frame count", c.Name())
+		return fmt.Errorf("case %s: neither a duration nor a frame count", c.Name())
 	}
 	return nil
 }

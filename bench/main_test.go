@@ -20,12 +20,7 @@ func TestMain(m *testing.M) {
 	testutil.Main(m)
 }
 
-// child adapts testutil.Child to Proc.
-type child struct{ *testutil.Child }
-
-func (c child) Signal(sig os.Signal) error { return c.Cmd.Process.Signal(sig) }
-
-var _ Proc = child{}
+var _ Proc = (*testutil.Child)(nil)
 
 // testRunner runs workers as re-executed test binaries, in a per-test
 // directory under /dev/shm.
@@ -33,7 +28,7 @@ func testRunner(tb testing.TB) *Runner {
 	return &Runner{
 		Dir: testutil.ShmDir(tb),
 		Spawn: func(spec string) (Proc, error) {
-			return child{testutil.Start(tb, workerHelper, specEnv+"="+spec)}, nil
+			return testutil.Start(tb, workerHelper, specEnv+"="+spec), nil
 		},
 	}
 }

@@ -1,23 +1,21 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/framering/framering/internal/hist"
+	"github.com/framering/framering/internal/proc"
 )
 
-// Proc is a running worker process. testutil.Child (tests) and the
-// process ExecSpawner starts (the CLI) both fit.
+// Proc is a running worker process: a *proc.Proc (internal/proc), which
+// both ExecSpawner (the CLI) and testutil.Start (tests) return.
 type Proc interface {
 	// Expect reads stdout lines until one starts with prefix; timeout is a
 	// hang guard.
@@ -39,109 +37,8 @@ type Spawner func(spec string) (Proc, error)
 func ExecSpawner(exe string, args ...string) Spawner {
 	return func(spec string) (Proc, error) {
 		cmd := exec.Command(exe, append(append([]string(nil), args...), spec)...)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		return startProc(cmd)
+		return proc.Start("bench worker", cmd)
 	}
-}
-
-type execProc struct {
-	cmd    *exec.Cmd
-	lines  chan string
-	done   chan struct{}
-	err    error
-	mu     sync.Mutex
-	stderr strings.Builder
-}
-
-func startProc(cmd *exec.Cmd) (*execProc, error) {
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	p := &execProc{cmd: cmd, lines: make(chan string, 64), done: make(chan struct{})}
-	cmd.Stderr = writerFunc(func(b []byte) (int, error) {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if p.stderr.Len() < 64<<10 {
-			p.stderr.Write(b)
-		}
-		return len(b), nil
-	})
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start bench worker %s: %w", cmd.Path, err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 1<<16), 1<<22)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-		io.Copy(io.Discard, stdout)
-		close(p.lines)
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
-
-func (p *execProc) stderrText() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.TrimSpace(p.stderr.String())
-}
-
-func (p *execProc) Expect(prefix string, timeout time.Duration) (string, error) {
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	for {
-		select {
-		case l, ok := <-p.lines:
-			if !ok {
-				<-p.done
-				return "", fmt.Errorf("worker exited (%v) before %q: %s", p.err, prefix, p.stderrText())
-			}
-			if strings.HasPrefix(l, prefix) {
-				return l, nil
-			}
-		case <-t.C:
-			return "", fmt.Errorf("worker wrote no %q in %v: %s", prefix, timeout, p.stderrText())
-		}
-	}
-}
-
-func (p *execProc) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
-
-func (p *execProc) Wait(timeout time.Duration) ([]string, error) {
-	var rest []string
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	for {
-		select {
-		case l, ok := <-p.lines:
-			if !ok {
-				<-p.done
-				if p.err != nil {
-					return rest, fmt.Errorf("worker: %w: %s", p.err, p.stderrText())
-				}
-				return rest, nil
-			}
-			rest = append(rest, l)
-		case <-t.C:
-			p.Kill()
-			return rest, fmt.Errorf("worker still running after %v: killed", timeout)
-		}
-	}
-}
-
-func (p *execProc) Kill() {
-	p.cmd.Process.Kill()
-	for range p.lines {
-	}
-	<-p.done
 }
 
 // Runner runs cases, each as separate worker processes.
@@ -196,7 +93,7 @@ func (r *Runner) Run(ctx context.Context, c Case) Result {
 	}
 	dir, err := os.MkdirTemp(r.baseDir(), "framering-bench-")
 	if err != nil {
-		res.Err = fmt.Sprintf("case directory: %v; point --dir (Runner.Dir) at an existing writable directory, /dev/shm by default", err)
+		res.Err = fmt.Sprintf("case directory: %v", err)
 		return res
 	}
 	defer os.RemoveAll(dir)

@@ -20,13 +20,14 @@ func Summarize(s *hist.Snapshot) Quantiles {
 	if s == nil || s.Count == 0 {
 		return Quantiles{}
 	}
+	l := s.Latency()
 	return Quantiles{
-		Count: s.Count,
-		Mean:  s.Sum / int64(s.Count),
-		P50:   s.Quantile(0.50),
-		P99:   s.Quantile(0.99),
-		P999:  s.Quantile(0.999),
-		Max:   s.Max,
+		Count: l.Count(),
+		Mean:  int64(l.Mean()),
+		P50:   int64(l.Quantile(0.50)),
+		P99:   int64(l.Quantile(0.99)),
+		P999:  int64(l.Quantile(0.999)),
+		Max:   int64(l.Max()),
 	}
 }
 

@@ -65,7 +65,7 @@ func newSender(sp *workerSpec, name string, readers int) (sender, string, error)
 	s := sp.Case.Shape
 	switch t := sp.Case.Transport; {
 	case t.ring():
-		w, err := producer.Open(name, producer.Options{Dir: sp.Dir, Slots: ringSlots, MaxFrameBytes: s.Bytes(), MetaBytes: -1})
+		w, err := producer.Open(name, producer.Options{Dir: sp.Dir, Slots: ringSlots, MaxFrameBytes: s.Bytes()})
 		if err != nil {
 			return nil, "", err
 		}
@@ -150,7 +150,7 @@ func newReceiver(ctx context.Context, sp *workerSpec, name string, index int) (r
 	s := sp.Case.Shape
 	switch t := sp.Case.Transport; {
 	case t.ring():
-		opts := consumer.Options{Dir: sp.Dir, Start: consumer.StartNext, WaitSlice: waitSlice}
+		opts := consumer.Options{Dir: sp.Dir, StartAt: consumer.Next, WaitSlice: waitSlice}
 		if sp.Case.Kind == Throughput {
 			// A reader slower than a flat-out writer takes the newest frame.
 			// Ordered, once lapped, resumes at the oldest slot, the one the
@@ -232,20 +232,19 @@ type ringSender struct {
 func (s *ringSender) connect() error { return nil }
 
 func (s *ringSender) send(b []byte) (int64, error) {
-	l, err := s.w.Reserve()
+	l, err := s.w.Reserve(s.info)
 	if err != nil {
 		return 0, err
 	}
-	px := l.Pixels()
-	if len(px) < len(b) {
+	px := l.Data()
+	if len(px) != len(b) {
 		l.Abort()
-		return 0, fmt.Errorf("slot of %d bytes for a frame of %d", len(px), len(b))
+		return 0, fmt.Errorf("frame of %d bytes for a buffer of %d", len(px), len(b))
 	}
 	copy(px, b)
 	t := ring.Now()
 	setSend(px, t)
-	if err := l.Commit(s.info); err != nil {
-		l.Abort()
+	if err := l.Commit(); err != nil {
 		return 0, err
 	}
 	return t, nil
@@ -258,7 +257,8 @@ type ringReceiver struct {
 	view    bool
 	wait    Wait
 	buf     []byte
-	v       *consumer.View
+	v       consumer.View
+	viewOut bool
 	expired context.Context
 	pub     int64 // Frame.Published of the last frame: the writer's Commit
 }
@@ -274,6 +274,7 @@ func (r *ringReceiver) recv(ctx context.Context) ([]byte, int64, error) {
 		if r.view {
 			r.v, err = r.r.Acquire(c)
 			if err == nil {
+				r.viewOut = true
 				f = r.v.Frame()
 			}
 		} else {
@@ -284,7 +285,7 @@ func (r *ringReceiver) recv(ctx context.Context) ([]byte, int64, error) {
 		if err == nil {
 			at := ring.Now()
 			r.pub = f.Published
-			return f.Pixels, at, nil
+			return f.Data, at, nil
 		}
 		switch {
 		case ctx.Err() != nil, errors.Is(err, ring.ErrWriterGone), errors.Is(err, ring.ErrClosed):
@@ -298,11 +299,11 @@ func (r *ringReceiver) recv(ctx context.Context) ([]byte, int64, error) {
 }
 
 func (r *ringReceiver) done() error {
-	if r.v == nil {
+	if !r.viewOut {
 		return nil
 	}
 	err := r.v.Release()
-	r.v = nil
+	r.viewOut = false
 	if errors.Is(err, ring.ErrOverwritten) {
 		return errRejected
 	}
@@ -311,7 +312,12 @@ func (r *ringReceiver) done() error {
 
 func (r *ringReceiver) interrupt() {} // a blocked read ends with its context
 
-func (r *ringReceiver) close() error { return r.r.Close() }
+// close releases a view still out (a worker that stopped between recv and
+// done: Close would wait for it) and closes the reader.
+func (r *ringReceiver) close() error {
+	r.done()
+	return r.r.Close()
+}
 
 // The old recipe.
 

@@ -15,12 +15,12 @@ import (
 
 func TestPublishReadRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	w, err := producer.Open("rt", producer.Options{Dir: dir, Slots: 4, MaxWidth: 8, MaxHeight: 4})
+	w, err := producer.Open("rt", producer.Options{Dir: dir, Slots: 4, MaxWidth: 8, MaxHeight: 4, MetaBytes: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Remove()
-	r, err := consumer.Open("rt", consumer.Options{Dir: dir, Start: consumer.StartNext})
+	r, err := consumer.Open("rt", consumer.Options{Dir: dir, StartAt: consumer.Next})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestPublishReadRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Number != 1 || f.Width != 8 || f.Height != 4 || f.Channels != 3 || f.Format != ring.BGR8 || !bytes.Equal(f.Pixels, px) || string(f.Meta) != "det" {
+	if f.Number != 1 || f.Width != 8 || f.Height != 4 || f.Channels != 3 || f.Format != ring.BGR8 || !bytes.Equal(f.Data, px) || string(f.Meta) != "det" {
 		t.Fatalf("got frame %+v", f)
 	}
 	// View.
@@ -47,9 +47,9 @@ func TestPublishReadRoundTrip(t *testing.T) {
 	if _, err := w.Publish(ring.FrameInfo{Width: 8, Height: 4, Format: ring.BGR8}, px); err != nil {
 		t.Fatal(err)
 	}
-	err = r.View(ctx, func(f *ring.Frame) error {
-		if f.Number != 2 || f.Pixels[0] != 99 {
-			t.Errorf("view frame %d pixel0 %d", f.Number, f.Pixels[0])
+	err = r.ReadInPlace(ctx, func(f *ring.Frame) error {
+		if f.Number != 2 || f.Data[0] != 99 {
+			t.Errorf("view frame %d pixel0 %d", f.Number, f.Data[0])
 		}
 		return nil
 	})
@@ -68,7 +68,27 @@ func TestPublishReadRoundTrip(t *testing.T) {
 	}
 }
 
+// openWriter opens ring name in dir with 4 slots of size bytes and
+// removes it when the test ends.
 func openWriter(t *testing.T, dir, name string, size int) *producer.Writer {
 	t.Helper()
-	return testutil.OpenWriter(t, dir, name, producer.Options{Slots: 4, MaxFrameBytes: size})
+	return writerWith(t, dir, name, producer.Options{Slots: 4, MaxFrameBytes: size})
+}
+
+// writerWith opens ring name in dir with opts and removes it when the test
+// ends.
+func writerWith(t *testing.T, dir, name string, opts producer.Options) *producer.Writer {
+	t.Helper()
+	opts.Dir = dir
+	w, err := producer.Open(name, opts)
+	return testutil.Removing(t, w, err)
+}
+
+// openReader opens ring name in dir with opts and closes it when the test
+// ends.
+func openReader(t *testing.T, dir, name string, opts consumer.Options) *consumer.Reader {
+	t.Helper()
+	opts.Dir = dir
+	r, err := consumer.Open(name, opts)
+	return testutil.Closing(t, r, err)
 }

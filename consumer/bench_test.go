@@ -37,7 +37,7 @@ func BenchmarkViewFixedCost(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer w.Remove()
-			r, err := consumer.Open(name, consumer.Options{Dir: dir, Start: consumer.StartNext})
+			r, err := consumer.Open(name, consumer.Options{Dir: dir, StartAt: consumer.Next})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -47,9 +47,9 @@ func BenchmarkViewFixedCost(b *testing.B) {
 			var total int64
 			b.ReportAllocs()
 			for b.Loop() {
-				l, _ := w.Reserve()
-				l.Commit(info)
-				t0 := shm.Monotonic()
+				l, _ := w.Reserve(info)
+				l.Commit()
+				t0 := ring.Now()
 				v, err := r.Acquire(ctx)
 				if err != nil {
 					b.Fatal(err)
@@ -57,7 +57,7 @@ func BenchmarkViewFixedCost(b *testing.B) {
 				if err := v.Release(); err != nil {
 					b.Fatal(err)
 				}
-				total += shm.Monotonic() - t0
+				total += ring.Now() - t0
 			}
 			b.ReportMetric(float64(total)/float64(b.N), "view_ns/op")
 		})
@@ -77,8 +77,8 @@ func helperGapWriter() int {
 	info := ring.FrameInfo{Width: 640, Height: 404, Format: ring.BGR8}
 	for i := envInt("COUNT", 100); i > 0; i-- {
 		time.Sleep(time.Millisecond + rand.N(2*time.Millisecond))
-		l, _ := w.Reserve()
-		if err := l.Commit(info); err != nil {
+		l, _ := w.Reserve(info)
+		if err := l.Commit(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
@@ -138,7 +138,7 @@ func helperFutexPinger() int {
 	waitGo()
 	for i := envInt("COUNT", 100); i > 0; i-- {
 		time.Sleep(time.Millisecond + rand.N(2*time.Millisecond))
-		p.stamp.Store(shm.Monotonic())
+		p.stamp.Store(ring.Now())
 		p.word.Add(1)
 		if os.Getenv("SPIN") == "" {
 			shm.FutexWake(&p.word, 1)
@@ -191,7 +191,7 @@ func BenchmarkWakeLatency(b *testing.B) {
 							shm.FutexWait(&p.word, v, time.Second)
 						}
 					}
-					h.Record(shm.Monotonic() - p.stamp.Load())
+					h.Record(ring.Now() - p.stamp.Load())
 				}
 				c.Wait(hang)
 			} else {
@@ -200,7 +200,7 @@ func BenchmarkWakeLatency(b *testing.B) {
 				if _, err := c.Expect("ready", hang); err != nil {
 					b.Fatal(err)
 				}
-				opts := consumer.Options{Dir: dir, Start: consumer.StartNext}
+				opts := consumer.Options{Dir: dir, StartAt: consumer.Next}
 				if mode == "spin" {
 					opts.Spin = 10 * time.Millisecond
 				}
@@ -215,8 +215,7 @@ func BenchmarkWakeLatency(b *testing.B) {
 				for i := 0; i < b.N; i++ {
 					if mode == "sleep-poll-1ms" {
 						// The old recipe: look, and if nothing is new, sleep 1 ms.
-						seg := r.Segment()
-						for seg.Head().Load() < uint64(i+1) {
+						for r.Head() < uint64(i+1) {
 							time.Sleep(time.Millisecond)
 						}
 					}
@@ -224,14 +223,14 @@ func BenchmarkWakeLatency(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					at := shm.Monotonic()
+					at := ring.Now()
 					pub := v.Frame().Published
 					v.Release()
 					h.Record(at - pub)
 				}
 				c.Wait(hang)
 			}
-			s := h.Snapshot()
+			s := h.Snapshot().Latency()
 			b.ReportMetric(float64(s.Quantile(0.5)), "p50_ns")
 			b.ReportMetric(float64(s.Quantile(0.99)), "p99_ns")
 			b.ReportMetric(0, "ns/op")

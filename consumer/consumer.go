@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/framering/framering/internal/hist"
+	"github.com/framering/framering/internal/layout"
 	"github.com/framering/framering/internal/segfile"
 	"github.com/framering/framering/internal/shm"
 	"github.com/framering/framering/ring"
@@ -35,18 +36,28 @@ func (m Mode) String() string {
 	return "ordered"
 }
 
-// Start says where a reader's window begins.
-type Start int
+// Position says where a reader's window begins.
+type Position int
 
 const (
-	// StartNewest begins with the newest frame in the ring at Open, if
-	// there is one, else with the first frame published after Open.
-	StartNewest Start = iota
-	// StartNext begins with the first frame published after Open.
-	StartNext
-	// StartOldest begins with the oldest frame still in the ring.
-	StartOldest
+	// Newest begins with the newest frame in the ring at Open, if there is
+	// one, else with the first frame published after Open.
+	Newest Position = iota
+	// Next begins with the first frame published after Open.
+	Next
+	// Oldest begins with the oldest frame still in the ring.
+	Oldest
 )
+
+func (p Position) String() string {
+	switch p {
+	case Next:
+		return "next"
+	case Oldest:
+		return "oldest"
+	}
+	return "newest"
+}
 
 // Options configure a reader. Every zero value is a sensible default.
 type Options struct {
@@ -54,8 +65,8 @@ type Options struct {
 	Dir string
 	// Mode is Ordered (zero) or Latest.
 	Mode Mode
-	// Start is where the window begins; zero means StartNewest.
-	Start Start
+	// StartAt is where the window begins; zero means Newest.
+	StartAt Position
 	// Spin is how long a read busy-polls before it sleeps on the futex.
 	// Zero means no spinning. Spinning cuts wake-up latency to about a
 	// microsecond and burns a core while it lasts.
@@ -86,13 +97,18 @@ type Reader struct {
 	name string
 	opts Options
 
-	mu      sync.Mutex // held by every read; Close takes it before unmapping
-	closed  atomic.Bool
+	// mu is held by every read and by Release; Close takes it before
+	// unmapping, and waits on cond (on mu) for an outstanding view.
+	mu      sync.Mutex
+	cond    sync.Cond
+	closed  atomic.Bool   // Close was called
+	done    chan struct{} // closed when Close has unmapped
 	sf      *segfile.File
-	seg     *ring.Segment // sf.Seg
-	mapped  *mapped       // sf again, for the cleanup of a Reader never closed
+	seg     *layout.Segment // sf.Seg
+	mapped  *mapped         // sf again, for the cleanup of a Reader never closed
 	cleanup runtime.Cleanup
 	geo     ring.Geometry
+	geoPub  atomic.Pointer[ring.Geometry] // geo, for Geometry without mu
 	notify  atomic.Pointer[atomic.Uint32] // for Close's wake from another goroutine
 
 	seq     seqlock.Reader
@@ -100,16 +116,28 @@ type Reader struct {
 	next    uint64 // the next frame number to consider
 	head    uint64 // the head pick last saw
 	gone    bool   // ErrWriterGone returned; waiting for a writer
-	viewOut bool
-	view    View
 	meta    []byte
+	view    viewState
+
+	closeWaits atomic.Int32 // Close calls that waited for a view (tests watch it)
 
 	st counters
+}
+
+// viewState is the reader's one view, guarded by mu.
+type viewState struct {
+	out     bool
+	ticket  uint64 // of the View out; incremented at every Acquire
+	number  uint64
+	begin   uint64 // the seq value the view was taken under
+	at      int64  // when Acquire got it: the frame was usable from then
+	publish int64  // the frame's publish time, for the latency
 }
 
 type counters struct {
 	delivered, lapped, skipped, overwritten atomic.Uint64
 	corrupt                                 atomic.Uint64
+	abandoned                               atomic.Uint64
 	retries, gone, resumes, resets          atomic.Uint64
 	lag                                     atomic.Uint64
 	windowStart, last                       atomic.Uint64
@@ -129,11 +157,11 @@ func Open(name string, opts Options) (*Reader, error) {
 	if opts.HungAfter <= 0 {
 		opts.HungAfter = defaultHung
 	}
-	r := &Reader{name: name, opts: opts}
+	r := &Reader{name: name, opts: opts, done: make(chan struct{})}
+	r.cond.L = &r.mu
 	if err := r.attach(); err != nil {
 		return nil, err
 	}
-	r.view.r = r
 	shm.Guard(func() error { r.start(r.seg.Head().Load()); return nil })
 	// A Reader dropped without Close is unmapped when the GC finds it.
 	r.cleanup = runtime.AddCleanup(r, func(m *mapped) { m.sf.Close() }, r.mapped)
@@ -158,7 +186,7 @@ func OpenWait(ctx context.Context, name string, opts Options) (*Reader, error) {
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("ring %q: waiting for it to appear: %w", name, ctx.Err())
+			return nil, fmt.Errorf("open ring %q: waiting for it: %w", name, ctx.Err())
 		case <-t.C:
 		}
 	}
@@ -173,6 +201,8 @@ func (r *Reader) attach() error {
 	}
 	old := r.sf
 	r.sf, r.seg, r.geo = sf, sf.Seg, sf.Seg.Geometry()
+	g := r.geo
+	r.geoPub.Store(&g)
 	if r.mapped == nil {
 		r.mapped = &mapped{}
 	}
@@ -185,29 +215,40 @@ func (r *Reader) attach() error {
 func (r *Reader) Name() string { return r.name }
 
 // Geometry returns the geometry of the segment the reader has mapped. It
-// changes when a writer replaces the segment with another geometry.
-func (r *Reader) Geometry() ring.Geometry {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.geo
-}
+// changes when a writer replaces the segment with another geometry. It
+// takes no lock: it never waits for a blocked read, and may be called from
+// any goroutine.
+func (r *Reader) Geometry() ring.Geometry { return *r.geoPub.Load() }
 
-// Segment returns the mapped segment, for inspection tools. It is valid
-// until the next read or Close.
-func (r *Reader) Segment() *ring.Segment { return r.seg }
-
-// Close unmaps the segment and wakes a blocked read, which returns
-// ring.ErrClosed. It may be called from any goroutine, more than once. A
-// View still out becomes invalid: do not touch its Pixels after Close.
+// Close wakes a blocked read, which returns [ring.ErrClosed], and releases
+// the segment. It may be called from any goroutine, more than once.
+//
+// A view that is out when Close is called is waited for: Close returns
+// after the goroutine working on it calls [View.Release] (bbolt's rule for
+// open transactions). Calling Close from that goroutine before Release
+// therefore never returns. Release after Close returns [ring.ErrClosed].
+//
+// After Close, the view's slices no longer point to the ring: the range
+// stays reserved and inaccessible for a while (see the package
+// documentation, Caveats), so a stale access faults instead of reading
+// memory that something else reuses.
 func (r *Reader) Close() error {
 	if r.closed.Swap(true) {
+		<-r.done
 		return nil
 	}
+	defer close(r.done)
 	if n := r.notify.Load(); n != nil {
 		shm.Guard(func() error { shm.FutexWake(n, math.MaxInt32); return nil })
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.view.out {
+		r.closeWaits.Add(1)
+		for r.view.out {
+			r.cond.Wait()
+		}
+	}
 	r.cleanup.Stop()
 	return r.sf.Close()
 }
@@ -220,6 +261,7 @@ type Stats struct {
 	Skipped     uint64 // Latest: frames passed over for a newer one
 	Overwritten uint64 // views whose slot was overwritten before Release
 	Corrupt     uint64 // frames whose slot header failed validation (each also returned an error)
+	Abandoned   uint64 // views released by a panic in ReadInPlace's callback
 	Retries     uint64 // reads thrown away because the writer changed the slot meanwhile
 	WriterGone  uint64 // times ErrWriterGone was returned
 	Resumes     uint64 // times a writer came back
@@ -228,12 +270,14 @@ type Stats struct {
 	WindowStart uint64 // first frame number of the window
 	Last        uint64 // last frame number considered (delivered or dropped)
 	WriterUp    bool   // false between writer-gone and resume
-	// Latency is publish start -> delivery, ns, CLOCK_MONOTONIC.
-	Latency *hist.Snapshot
+	// Latency is publish start -> delivery (CLOCK_MONOTONIC).
+	Latency ring.Latency
 }
 
 // Dropped is every frame of the window that was not delivered.
-func (s Stats) Dropped() uint64 { return s.Lapped + s.Skipped + s.Overwritten + s.Corrupt }
+func (s Stats) Dropped() uint64 {
+	return s.Lapped + s.Skipped + s.Overwritten + s.Corrupt + s.Abandoned
+}
 
 // Stats returns the reader's counters. Safe from any goroutine.
 func (r *Reader) Stats() Stats {
@@ -243,6 +287,7 @@ func (r *Reader) Stats() Stats {
 		Skipped:     r.st.skipped.Load(),
 		Overwritten: r.st.overwritten.Load(),
 		Corrupt:     r.st.corrupt.Load(),
+		Abandoned:   r.st.abandoned.Load(),
 		Retries:     r.st.retries.Load(),
 		WriterGone:  r.st.gone.Load(),
 		Resumes:     r.st.resumes.Load(),
@@ -251,17 +296,17 @@ func (r *Reader) Stats() Stats {
 		WindowStart: r.st.windowStart.Load(),
 		Last:        r.st.last.Load(),
 		WriterUp:    !r.st.writerDown.Load(),
-		Latency:     r.st.latency.Snapshot(),
+		Latency:     r.st.latency.Snapshot().Latency(),
 	}
 }
 
 // start sets the window's first frame from the head at open.
 func (r *Reader) start(head uint64) {
 	n := uint64(r.geo.Slots)
-	switch r.opts.Start {
-	case StartNext:
+	switch r.opts.StartAt {
+	case Next:
 		r.next = head + 1
-	case StartOldest:
+	case Oldest:
 		r.next = 1
 		if head > n {
 			r.next = head - n + 1
@@ -280,7 +325,7 @@ func (r *Reader) candidate(head uint64) (uint64, bool) {
 		// The numbering went back: the ring was recreated from scratch.
 		r.st.resets.Add(1)
 		r.started = false
-		r.opts.Start = StartOldest
+		r.opts.StartAt = Oldest
 		r.start(head)
 	}
 	if r.next > head {
@@ -310,7 +355,7 @@ func (r *Reader) errGone(why string) error {
 	r.gone = true
 	r.st.gone.Add(1)
 	r.st.writerDown.Store(true)
-	return fmt.Errorf("ring %q: %w: %s; the next read waits for a writer to come back", r.name, ring.ErrWriterGone, why)
+	return fmt.Errorf("ring %q: %w: %s", r.name, ring.ErrWriterGone, why)
 }
 
 // writerState reports whether the writer is alive, and if not, why.
@@ -343,7 +388,7 @@ func (r *Reader) pick(ctx context.Context) (uint64, error) {
 			return 0, err
 		}
 		if r.opts.Spin > 0 {
-			now := shm.Monotonic()
+			now := ring.Now()
 			if spinUntil == 0 {
 				spinUntil = now + int64(r.opts.Spin)
 			}

@@ -14,29 +14,32 @@
 //			continue // the next Read waits for a writer to come back
 //		}
 //		...
+//		buf = f.Data[:cap(f.Data)] // Read grows the buffer if a new writer sends larger frames
 //	}
 //
-// # Modes
+// # Modes and window
 //
 // [Ordered] (the default) delivers every frame in order; a reader that
-// falls more than the slot count behind is lapped, skips to the oldest
-// frame still in the ring, and counts what it missed. [Latest] always
-// delivers the newest frame and counts the ones it skipped. Either way, for
-// every reader, Delivered + Dropped equals the frames published in its
-// window: from the newest frame at Open (see [Options.Start]) to the last
-// frame it considered.
+// falls a whole ring behind is lapped: it resumes half a ring behind the
+// newest frame (not at the oldest slot, which the writer overwrites next)
+// and counts the frames in between as lapped. [Latest] always delivers the
+// newest frame and counts the ones it skipped. Either way, for every
+// reader, Delivered + Dropped equals the frames published in its window:
+// from the frame [Options.StartAt] picks at Open to the last frame it
+// considered.
 //
 // # Copy reads and views
 //
 // [Reader.Read] copies a frame into the caller's buffer and returns it only
-// if the copy is consistent. [Reader.Acquire] returns a [View] whose Pixels
-// alias the slot in shared memory, with no copy; the writer may overwrite
-// the slot at any time, so whatever the caller computes from a view (and
-// the view's header fields too) is valid only if [View.Release] returns nil. Release returns
-// [ring.ErrOverwritten] otherwise. A reader refuses a new Acquire or Read
-// while a view is out ([ring.ErrViewOutstanding]), so a forgotten Release
-// shows up at the next call. [Reader.View] wraps the pair around a
-// function and also guards it against a truncated segment.
+// if the copy is consistent. [Reader.Acquire] returns a [View] whose Data
+// and Meta alias the slot in shared memory, with no copy; the writer may
+// overwrite the slot at any time, so whatever the caller computes from a
+// view (and the view's header fields too) is valid only if [View.Release]
+// returns nil; it returns [ring.ErrOverwritten] otherwise. A reader
+// refuses a new Acquire or Read while a view is out
+// ([ring.ErrViewOutstanding]), so a forgotten Release shows up at the next
+// call. [Reader.ReadInPlace] wraps the pair around a function, runs it
+// under the fault guard and releases the view even if the function panics.
 //
 // # Waiting
 //
@@ -57,8 +60,38 @@
 // # Concurrency
 //
 // A Reader must not be used by several goroutines at once, except that
-// [Reader.Close] and [Reader.Stats] may be called from any goroutine. Close
-// wakes a blocked read, which returns [ring.ErrClosed]. Use one Reader per
-// goroutine; they are cheap. A Reader dropped without Close is unmapped
-// when the garbage collector finds it; Close releases it at once.
+// [Reader.Close], [Reader.Stats], [Reader.Geometry] and [Reader.Name] may
+// be called from any goroutine, and the view's Release may come from the
+// goroutine that worked on it. Close wakes a blocked read, which returns
+// [ring.ErrClosed]. Use one Reader per goroutine; they are cheap.
+//
+// # Caveats
+//
+//   - Close waits for a view that is out: it returns once the goroutine
+//     working on it calls Release (bbolt's rule for open transactions).
+//     Calling Close from that goroutine before Release never returns.
+//     Release after Close returns [ring.ErrClosed].
+//   - The mapping lives as long as the Reader, not as long as the slices
+//     it hands out. A view's Data and Meta are valid until Release; a copy
+//     read's Meta until the next read. After Close (and after a re-map to a
+//     writer's new segment) the old range stays reserved and inaccessible
+//     (PROT_NONE) for the last 16 mappings the process retired, so a stale
+//     access faults deterministically rather than reading memory that
+//     something else reuses; beyond those 16 the kernel may reuse it.
+//   - A segment truncated under the reader raises SIGBUS on access. The
+//     library's own accesses, and the function ReadInPlace runs, are
+//     guarded (debug.SetPanicOnFault) and give [ring.ErrTruncated]. The
+//     guard is per goroutine: a view's Data handed to another goroutine, or
+//     to cgo (an OpenCV Mat over the slot, package cv), is not covered, and
+//     a fault there kills the process.
+//   - Retryable and final errors: [ring.ErrWriterGone] is reported once
+//     per death and the next read waits for a writer; [ring.ErrOverwritten]
+//     concerns that one view only; [ring.ErrTruncated] is followed by a
+//     re-open at the next read; a corrupt slot ([ring.ErrCorrupt]) is
+//     skipped and counted, and the next read goes on; context errors are
+//     the caller's. [ring.ErrClosed], [ring.ErrViewOutstanding] and errors
+//     from Open ([ring.ErrNotFound] until the ring exists: see [OpenWait];
+//     [ring.ErrUnsafeFile], [ring.ErrIncompatible]) are final for the call.
+//   - A Reader dropped without Close is unmapped when the garbage collector
+//     finds it; Close releases it at once.
 package consumer

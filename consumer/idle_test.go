@@ -22,7 +22,7 @@ func cpuTime() time.Duration {
 // helperIdleReader blocks in Read for BLOCK while no frame comes and
 // prints the CPU time it used meanwhile.
 func helperIdleReader() int {
-	r, err := consumer.Open(os.Getenv("RING"), consumer.Options{Dir: os.Getenv("DIR"), Start: consumer.StartNext})
+	r, err := consumer.Open(os.Getenv("RING"), consumer.Options{Dir: os.Getenv("DIR"), StartAt: consumer.Next})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

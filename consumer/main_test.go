@@ -80,19 +80,19 @@ func helperWriter() int {
 		if count == 0 && i&63 == 0 && time.Now().After(end) {
 			break
 		}
-		l, err := w.Reserve()
+		l, err := w.Reserve(ring.FrameInfo{Format: ring.Raw, Len: size})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		px := l.Pixels()[:size]
+		px := l.Data()
 		if l.Number() == pauseAt {
 			pattern.Fill(px[:size/2], l.Number()+1) // garbage for frame n
 			fmt.Printf("midframe %d\n", l.Number())
 			select {} // wait for SIGKILL
 		}
 		pattern.Fill(px, l.Number())
-		if err := l.Commit(ring.FrameInfo{Format: ring.Raw, Len: size}); err != nil {
+		if err := l.Commit(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
@@ -114,7 +114,7 @@ func helperWriter() int {
 //	SLOW          pause after each frame (a slow reader)
 //	GONE_OK       keep going after ErrWriterGone, up to this many times
 func helperReader() int {
-	opts := consumer.Options{Dir: os.Getenv("DIR"), Start: consumer.StartOldest}
+	opts := consumer.Options{Dir: os.Getenv("DIR"), StartAt: consumer.Oldest}
 	if os.Getenv("MODE") == "latest" {
 		opts.Mode = consumer.Latest
 	}
@@ -137,9 +137,9 @@ func helperReader() int {
 		var n uint64
 		if view {
 			var bad error
-			err = r.View(ctx, func(f *ring.Frame) error {
+			err = r.ReadInPlace(ctx, func(f *ring.Frame) error {
 				n = f.Number
-				bad = pattern.Check(f.Pixels, f.Number)
+				bad = pattern.Check(f.Data, f.Number)
 				return nil
 			})
 			if err == nil && bad != nil {
@@ -154,7 +154,7 @@ func helperReader() int {
 			f, err = r.Read(ctx, buf)
 			if err == nil {
 				n = f.Number
-				if bad := pattern.Check(f.Pixels, f.Number); bad != nil {
+				if bad := pattern.Check(f.Data, f.Number); bad != nil {
 					torn++
 					fmt.Fprintf(os.Stderr, "TORN frame %d accepted: %v\n", n, bad)
 				}

@@ -20,10 +20,12 @@ const (
 	torn         // the writer changed the slot during the read: try again
 )
 
-// attempt reads frame n's header under the seqlock. With dst it also
-// copies the payload out and validates; without, it leaves the seqlock
-// open (the view case) and returns the begin value.
-func (r *Reader) attempt(n uint64, dst []byte, copyOut bool, f *ring.Frame) (outcome, uint64, error) {
+// attempt reads frame n's header under the seqlock. With copyOut it also
+// copies the payload into *dst (grown to the frame's size if it is too
+// small) and validates; without, it leaves the seqlock open (the view case)
+// and returns the begin value. Nothing derived from the header is reported
+// before the seqlock says the header was stable.
+func (r *Reader) attempt(n uint64, dst *[]byte, copyOut bool, f *ring.Frame) (outcome, uint64, error) {
 	slot := r.seg.Slot(n)
 	seq := slot.SeqWord()
 	s1, even := r.seq.Begin(seq)
@@ -42,7 +44,7 @@ func (r *Reader) attempt(n uint64, dst []byte, copyOut bool, f *ring.Frame) (out
 		}
 		return lost, 0, nil
 	}
-	fi, err := hdr.Info(r.geo)
+	fi, metaLen, err := hdr.Info(r.geo)
 	if err != nil {
 		if !r.seq.Validate(seq, s1) {
 			return torn, 0, nil
@@ -51,7 +53,7 @@ func (r *Reader) attempt(n uint64, dst []byte, copyOut bool, f *ring.Frame) (out
 		r.next = n + 1
 		r.st.corrupt.Add(1)
 		r.st.last.Store(n)
-		return got, 0, fmt.Errorf("ring %q: %w; frame %d skipped; if this repeats the writer is broken, restart it", r.name, err, n)
+		return got, 0, fmt.Errorf("read ring %q: %w (frame skipped)", r.name, err)
 	}
 	*f = ring.Frame{
 		FrameInfo:  fi,
@@ -61,40 +63,39 @@ func (r *Reader) attempt(n uint64, dst []byte, copyOut bool, f *ring.Frame) (out
 		Wall:       time.Unix(0, hdr.WallNs),
 	}
 	payload := r.seg.Payload(n)[:fi.Len]
-	meta := r.seg.Meta(n)[:fi.MetaLen]
+	meta := r.seg.Meta(n)[:metaLen]
 	if !copyOut {
 		// Hand out no header that is already known to be torn; Release
 		// validates again, covering the caller's work on the payload.
 		if !r.seq.Validate(seq, s1) {
 			return torn, 0, nil
 		}
-		f.Pixels, f.Meta = payload, meta
+		f.Data, f.Meta = payload, meta
 		return got, s1, nil
 	}
-	if dst == nil {
-		dst = make([]byte, fi.Len)
+	if cap(*dst) < fi.Len {
+		// fi.Len is at most the mapped geometry's PayloadCap (Info checked
+		// it), whatever the header says.
+		*dst = make([]byte, fi.Len)
 	}
-	if len(dst) < fi.Len {
-		return got, 0, fmt.Errorf("ring %q: read frame %d: %w: buffer of %d bytes, the frame has %d; size buffers by Geometry().PayloadCap",
-			r.name, n, ring.ErrFrameTooLarge, len(dst), fi.Len)
-	}
-	copy(dst, payload)
+	out := (*dst)[:fi.Len]
+	copy(out, payload)
 	r.meta = append(r.meta[:0], meta...)
 	if !r.seq.Validate(seq, s1) {
 		return torn, 0, nil
 	}
-	f.Pixels, f.Meta = dst[:fi.Len], r.meta
+	f.Data, f.Meta = out, r.meta
 	return got, s1, nil
 }
 
 // deliver counts frame n as delivered.
-func (r *Reader) deliver(f *ring.Frame, at int64) {
-	r.next = f.Number + 1
+func (r *Reader) deliver(number uint64, published, at int64) {
+	r.next = number + 1
 	r.st.delivered.Add(1)
-	r.st.last.Store(f.Number)
+	r.st.last.Store(number)
 	// Lag as of pick: no second load of the head's contended line.
-	r.st.lag.Store(r.head - min(r.head, f.Number))
-	r.st.latency.Record(at - f.Published)
+	r.st.lag.Store(r.head - min(r.head, number))
+	r.st.latency.Record(at - published)
 }
 
 // drop counts frame n as lapped and moves on.
@@ -107,25 +108,29 @@ func (r *Reader) drop(n uint64) {
 func (r *Reader) faulted(err error) error {
 	r.gone = true
 	r.st.writerDown.Store(true)
-	return fmt.Errorf("ring %q: %w: %v; the segment shrank under the reader (replaced or damaged); the next read re-opens it", r.name, ring.ErrTruncated, err)
+	return fmt.Errorf("read ring %q: %w (%v)", r.name, ring.ErrTruncated, err)
 }
 
 // Read waits for the next frame (per the reader's mode), copies it into
-// dst and returns it; the frame's Pixels is dst[:Len] and its Meta a buffer
-// of the reader's, valid until the next read. dst nil means a new buffer
-// of the frame's size. A frame the writer changed during the copy is never
-// returned.
+// dst and returns it; a frame the writer changed during the copy is never
+// returned. The frame's Data is dst[:Len] when dst has the capacity for
+// the frame; otherwise Read allocates a buffer of the frame's size and
+// Data is that buffer (keep it for the next Read: a writer that restarts
+// with a larger geometry sends larger frames). dst nil always allocates.
+// The frame's Meta is a buffer of the reader's, valid until the next read.
 func (r *Reader) Read(ctx context.Context, dst []byte) (ring.Frame, error) {
 	var f ring.Frame
-	_, err := r.acquire(ctx, dst, true, &f)
+	_, err := r.acquire(ctx, &dst, true, &f)
 	return f, err
 }
 
-func (r *Reader) acquire(ctx context.Context, dst []byte, copyOut bool, f *ring.Frame) (uint64, error) {
+// acquire reads the next frame into f: a copy into *dst, or a view. It
+// returns the view's ticket.
+func (r *Reader) acquire(ctx context.Context, dst *[]byte, copyOut bool, f *ring.Frame) (uint64, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.viewOut {
-		return 0, fmt.Errorf("ring %q: %w; call View.Release first", r.name, ring.ErrViewOutstanding)
+	if r.view.out {
+		return 0, fmt.Errorf("ring %q: %w", r.name, ring.ErrViewOutstanding)
 	}
 	for spins := 0; ; spins++ {
 		var n, s1 uint64
@@ -148,12 +153,12 @@ func (r *Reader) acquire(ctx context.Context, dst []byte, copyOut bool, f *ring.
 		switch oc {
 		case got:
 			if copyOut {
-				r.deliver(f, shm.Monotonic())
-			} else {
-				r.viewOut = true
-				r.view.begin, r.view.at = s1, shm.Monotonic()
+				r.deliver(f.Number, f.Published, ring.Now())
+				return 0, nil
 			}
-			return s1, nil
+			r.view = viewState{out: true, ticket: r.view.ticket + 1, number: f.Number,
+				begin: s1, at: ring.Now(), publish: f.Published}
+			return r.view.ticket, nil
 		case lost:
 			r.drop(n)
 		case torn:
@@ -165,74 +170,124 @@ func (r *Reader) acquire(ctx context.Context, dst []byte, copyOut bool, f *ring.
 	}
 }
 
-// View is a frame read in place. Its Frame's Pixels and Meta alias shared
-// memory: valid only until Release, and trustworthy only if Release returns
-// nil.
+// View is a frame read in place, from [Reader.Acquire]. Its Frame's Data
+// and Meta alias shared memory: valid only until Release, and trustworthy
+// only if Release returns nil.
+//
+// A View is a value (a reader, a ticket and the frame's description) and
+// may be copied; all copies are the same view. Once it is released, every
+// copy is stale: Release returns an error wrapping [ring.ErrViewReleased]
+// (or [ring.ErrClosed] after the reader was closed) and releases nothing
+// else.
 type View struct {
-	r     *Reader
-	f     ring.Frame
-	begin uint64
-	at    int64 // when Acquire got it: the frame was usable from then
+	r      *Reader
+	ticket uint64
+	f      ring.Frame
 }
 
 // Acquire waits for the next frame and returns a view of its slot, with no
-// copy. Work on View.Frame().Pixels, then call Release, which says whether
+// copy. Work on View.Frame().Data, then call Release, which says whether
 // the slot stayed valid. While the view is out, Read and Acquire fail with
-// ring.ErrViewOutstanding.
-func (r *Reader) Acquire(ctx context.Context) (*View, error) {
-	if _, err := r.acquire(ctx, nil, false, &r.view.f); err != nil {
-		return nil, err
+// [ring.ErrViewOutstanding].
+func (r *Reader) Acquire(ctx context.Context) (View, error) {
+	v := View{r: r}
+	t, err := r.acquire(ctx, nil, false, &v.f)
+	if err != nil {
+		return View{}, err
 	}
-	return &r.view, nil
+	v.ticket = t
+	return v, nil
 }
 
-// Frame returns the viewed frame. Pixels and Meta alias the slot.
+// Frame returns the viewed frame. Data and Meta alias the slot.
 func (v *View) Frame() *ring.Frame { return &v.f }
 
 // Release ends the view. It returns nil if the slot held this frame
 // unchanged for the whole time since Acquire, and an error wrapping
-// ring.ErrOverwritten otherwise: then everything derived from the view is
-// garbage and must be thrown away. The frame counts as delivered or as
-// dropped (Overwritten) accordingly.
+// [ring.ErrOverwritten] otherwise: then everything derived from the view
+// is garbage and must be thrown away. The frame counts as delivered or as
+// dropped (Overwritten) accordingly. Release may be called from another
+// goroutine than the reader's, for instance by a worker that finished
+// with the frame while the reader waits in Close.
 func (v *View) Release() error {
 	r := v.r
+	if r == nil {
+		return fmt.Errorf("release: %w (zero View)", ring.ErrViewReleased)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.viewOut {
-		return fmt.Errorf("ring %q: release: no view is out", r.name)
+	if !r.view.out || r.view.ticket != v.ticket {
+		if r.closed.Load() {
+			return fmt.Errorf("ring %q: release: %w", r.name, ring.ErrClosed)
+		}
+		return fmt.Errorf("ring %q: release frame %d: %w", r.name, v.f.Number, ring.ErrViewReleased)
 	}
-	r.viewOut = false
+	vs := r.view
+	r.endView()
 	var ok bool
 	err := shm.Guard(func() error {
-		ok = r.seq.Validate(r.seg.Slot(v.f.Number).SeqWord(), v.begin)
+		ok = r.seq.Validate(r.seg.Slot(vs.number).SeqWord(), vs.begin)
 		return nil
 	})
 	if err != nil {
-		r.next = v.f.Number + 1
+		r.next = vs.number + 1
 		r.st.overwritten.Add(1)
 		return r.faulted(err)
 	}
 	if !ok {
-		r.next = v.f.Number + 1
+		r.next = vs.number + 1
 		r.st.overwritten.Add(1)
-		r.st.last.Store(v.f.Number)
-		return fmt.Errorf("ring %q: frame %d: %w; the reader was more than %d frames behind, discard what was computed from it",
-			r.name, v.f.Number, ring.ErrOverwritten, r.geo.Slots)
+		r.st.last.Store(vs.number)
+		return fmt.Errorf("ring %q: frame %d: %w (the writer got more than %d frames ahead)",
+			r.name, vs.number, ring.ErrOverwritten, r.geo.Slots)
 	}
-	r.deliver(&v.f, v.at)
+	r.deliver(vs.number, vs.publish, vs.at)
 	return nil
 }
 
-// View acquires the next frame, runs fn on it in place, and releases it. It
-// returns fn's error, or an error wrapping ring.ErrOverwritten if the slot
-// changed while fn ran (then fn's results are garbage). A segment
-// truncated while fn runs gives ring.ErrTruncated instead of a crash.
-func (r *Reader) View(ctx context.Context, fn func(f *ring.Frame) error) error {
+// endView marks the view released and lets a waiting Close go on. The
+// caller holds mu.
+func (r *Reader) endView() {
+	r.view.out = false
+	r.cond.Broadcast()
+}
+
+// abandon releases the view with ticket t without delivering its frame
+// (ReadInPlace's callback panicked).
+func (r *Reader) abandon(t uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.view.out || r.view.ticket != t {
+		return
+	}
+	n := r.view.number
+	r.endView()
+	r.next = n + 1
+	r.st.abandoned.Add(1)
+	r.st.last.Store(n)
+}
+
+// ReadInPlace acquires the next frame, runs fn on it in place, and releases
+// it. It returns fn's error, or an error wrapping [ring.ErrOverwritten] if
+// the slot changed while fn ran (then fn's results are garbage). A segment
+// truncated while fn runs gives [ring.ErrTruncated] instead of a crash (in
+// Go code: see Caveats in the package documentation).
+//
+// If fn panics, the view is released, the frame counts as not delivered
+// (Stats.Abandoned), the reader stays usable, and the panic goes on.
+func (r *Reader) ReadInPlace(ctx context.Context, fn func(f *ring.Frame) error) error {
 	v, err := r.Acquire(ctx)
 	if err != nil {
 		return err
 	}
+	finished := false
+	defer func() {
+		if !finished {
+			r.abandon(v.ticket)
+		}
+	}()
 	ferr := shm.Guard(func() error { return fn(v.Frame()) })
+	finished = true
 	rerr := v.Release()
 	if rerr != nil {
 		return rerr

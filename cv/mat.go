@@ -52,7 +52,7 @@ func FormatOf(t gocv.MatType) (ring.PixelFormat, error) {
 	case gocv.MatTypeCV16UC1:
 		return ring.Gray16, nil
 	}
-	return ring.FormatInvalid, fmt.Errorf("%w: Mat type %v has no framering pixel format; convert it to 8-bit (or 16-bit gray) first", ring.ErrInvalidFrame, t)
+	return ring.FormatInvalid, fmt.Errorf("%w: Mat type %v has no framering pixel format (8-bit 1 to 4 channels, 16-bit gray)", ring.ErrInvalidFrame, t)
 }
 
 // MatOver returns a Mat of rows x cols of type t whose pixels are b, rows
@@ -70,7 +70,7 @@ func MatOver(b []byte, rows, cols int, t gocv.MatType, stride int) (gocv.Mat, er
 		stride = row
 	}
 	if rows <= 0 || cols <= 0 || stride < row || stride%elem != 0 {
-		return gocv.Mat{}, fmt.Errorf("%w: %dx%d Mat of %v with stride %d; the stride must be a multiple of %d bytes and at least %d",
+		return gocv.Mat{}, fmt.Errorf("%w: %dx%d Mat of %v with stride %d, not a multiple of %d bytes of at least %d",
 			ring.ErrInvalidFrame, cols, rows, t, stride, elem, row)
 	}
 	need := stride*(rows-1) + row
@@ -154,7 +154,7 @@ type MatLoan struct {
 	// size and type write into the slot; others make OpenCV reallocate it,
 	// which Commit detects.
 	Mat    gocv.Mat
-	loan   *producer.Loan
+	loan   producer.Loan
 	w      *producer.Writer
 	info   ring.FrameInfo
 	pixels []byte
@@ -169,15 +169,11 @@ func Reserve(w *producer.Writer, rows, cols int, f ring.PixelFormat) (*MatLoan, 
 		return nil, fmt.Errorf("ring %q: reserve Mat: %w", w.Name(), err)
 	}
 	info := ring.FrameInfo{Width: cols, Height: rows, Format: f}
-	n, err := info.Normalize(w.Geometry().PayloadCap, w.Geometry().MetaCap)
-	if err != nil {
-		return nil, fmt.Errorf("ring %q: reserve Mat: %w", w.Name(), err)
-	}
-	l, err := w.Reserve()
+	l, err := w.Reserve(info)
 	if err != nil {
 		return nil, err
 	}
-	pix := l.Pixels()[:n]
+	pix := l.Data()
 	m, err := MatOver(pix, rows, cols, t, 0)
 	if err != nil {
 		l.Abort()
@@ -189,8 +185,8 @@ func Reserve(w *producer.Writer, rows, cols int, f ring.PixelFormat) (*MatLoan, 
 // Number is the frame number the loan will publish.
 func (l *MatLoan) Number() uint64 { return l.loan.Number() }
 
-// Loan is the underlying slot loan (its Meta area is free for metadata).
-func (l *MatLoan) Loan() *producer.Loan { return l.loan }
+// Loan is the underlying slot loan (write metadata through its Meta).
+func (l *MatLoan) Loan() producer.Loan { return l.loan }
 
 // Read captures the next frame of vc straight into the slot. It returns
 // false when vc has no more frames (the loan stays out: Abort it). If the
@@ -232,14 +228,13 @@ func (l *MatLoan) Commit(capture int64) error {
 	if !same {
 		got := fmt.Sprintf("%dx%d of %v", l.Mat.Cols(), l.Mat.Rows(), l.Mat.Type())
 		l.Abort()
-		return fmt.Errorf("ring %q: commit frame %d: %w: it is now %s, the loan was %dx%d %v; give the capture or operation a destination of the loan's size and type",
+		return fmt.Errorf("ring %q: commit frame %d: %w: it is now %s, the loan was %dx%d %v",
 			l.w.Name(), l.loan.Number(), ErrReallocated, got, l.info.Width, l.info.Height, l.info.Format)
 	}
 	l.done = true
 	l.Mat.Close()
-	info := l.info
-	info.Capture = capture
-	return l.loan.Commit(info)
+	l.loan.SetCapture(capture)
+	return l.loan.Commit()
 }
 
 // Abort rolls the reservation back and closes the Mat. It does nothing
@@ -254,14 +249,14 @@ func (l *MatLoan) Abort() {
 }
 
 // FrameMat returns a Mat over f's pixels with f's shape and stride. It
-// aliases f.Pixels: for a frame from [consumer.Reader.Read] that is the
+// aliases f.Data: for a frame from [consumer.Reader.Read] that is the
 // caller's buffer; for a view it is shared memory (see [ViewMat]).
 func FrameMat(f *ring.Frame) (gocv.Mat, error) {
 	t, err := MatType(f.Format)
 	if err != nil {
 		return gocv.Mat{}, err
 	}
-	return MatOver(f.Pixels, f.Height, f.Width, t, f.Stride)
+	return MatOver(f.Data, f.Height, f.Width, t, f.Stride)
 }
 
 // ViewMat returns a Mat over the slot of view v, with no copy. The Mat
@@ -276,8 +271,8 @@ func ViewMat(v *consumer.View) (gocv.Mat, error) {
 // ReadMat waits for r's next frame and copies it into dst, which OpenCV
 // reallocates if its size or type differs. The copy is validated: a frame
 // the writer overwrote during the copy is dropped (counted as overwritten)
-// and the next one read instead. It returns the frame, whose Pixels are
-// not set (the pixels are in dst).
+// and the next one read instead. It returns the frame, whose Data and Meta
+// are not set (the pixels are in dst).
 func ReadMat(ctx context.Context, r *consumer.Reader, dst *gocv.Mat) (ring.Frame, error) {
 	for {
 		v, err := r.Acquire(ctx)
@@ -300,7 +295,7 @@ func ReadMat(ctx context.Context, r *consumer.Reader, dst *gocv.Mat) (ring.Frame
 		if rerr != nil {
 			return ring.Frame{}, rerr
 		}
-		f.Pixels, f.Meta = nil, nil
+		f.Data, f.Meta = nil, nil
 		return f, nil
 	}
 }

@@ -45,9 +45,10 @@ func randomMat(t *testing.T, rows, cols int, mt gocv.MatType, seed uint64) (gocv
 func openPair(t *testing.T, maxBytes int) (*producer.Writer, *consumer.Reader) {
 	t.Helper()
 	dir, name := testutil.ShmDir(t), testutil.Name(t)
-	w := testutil.OpenWriter(t, dir, name, producer.Options{Slots: 4, MaxFrameBytes: maxBytes})
-	r := testutil.OpenReader(t, dir, name, consumer.Options{Start: consumer.StartNext})
-	return w, r
+	w, err := producer.Open(name, producer.Options{Dir: dir, Slots: 4, MaxFrameBytes: maxBytes})
+	w = testutil.Removing(t, w, err)
+	r, err := consumer.Open(name, consumer.Options{Dir: dir, StartAt: consumer.Next})
+	return w, testutil.Closing(t, r, err)
 }
 
 func ctx(t *testing.T) context.Context {
@@ -111,7 +112,7 @@ func TestRoundTrip(t *testing.T) {
 			if v.Frame().Number != n2 {
 				t.Fatalf("view of frame %d, want %d", v.Frame().Number, n2)
 			}
-			vm, err := ViewMat(v)
+			vm, err := ViewMat(&v)
 			if err != nil {
 				v.Release()
 				t.Fatal(err)
@@ -137,11 +138,11 @@ func TestLoanAliasesSlot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !SameData(l.Mat, l.Loan().Pixels()) {
+	if !SameData(l.Mat, l.Loan().Data()) {
 		t.Fatal("loaned Mat does not start at the slot's payload")
 	}
 	l.Mat.SetUCharAt(3, 5, 200)
-	if got := l.Loan().Pixels()[3*16+5]; got != 200 {
+	if got := l.Loan().Data()[3*16+5]; got != 200 {
 		t.Fatalf("slot byte is %d after writing 200 through the Mat", got)
 	}
 	if err := l.Commit(0); err != nil {
@@ -151,8 +152,8 @@ func TestLoanAliasesSlot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Pixels[3*16+5] != 200 {
-		t.Fatalf("reader sees %d, want 200", f.Pixels[3*16+5])
+	if f.Data[3*16+5] != 200 {
+		t.Fatalf("reader sees %d, want 200", f.Data[3*16+5])
 	}
 
 	// A destination of another size makes OpenCV reallocate: Commit must
@@ -281,7 +282,7 @@ func TestCaptureIntoSlot(t *testing.T) {
 			}
 			break
 		}
-		if !SameData(l.Mat, l.Loan().Pixels()) {
+		if !SameData(l.Mat, l.Loan().Data()) {
 			t.Fatal("VideoCapture.Read reallocated the loaned Mat: it did not decode into the slot")
 		}
 		if err := l.Commit(0); err != nil {
@@ -291,7 +292,7 @@ func TestCaptureIntoSlot(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(f.Pixels, want[i]) {
+		if !bytes.Equal(f.Data, want[i]) {
 			t.Fatalf("frame %d captured into the slot differs from the reference decode", i)
 		}
 	}

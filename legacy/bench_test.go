@@ -11,7 +11,6 @@ import (
 
 	"github.com/framering/framering/consumer"
 	"github.com/framering/framering/internal/pattern"
-	"github.com/framering/framering/internal/shm"
 	"github.com/framering/framering/internal/testutil"
 	"github.com/framering/framering/legacy"
 	"github.com/framering/framering/producer"
@@ -97,11 +96,11 @@ func benchWriter() int {
 	if e.rate > 0 {
 		period = int64(float64(time.Second) / e.rate)
 	}
-	start := shm.Monotonic()
+	start := ring.Now()
 	end := start + int64(e.dur)
 	var n uint64
 	for next := start; ; {
-		now := shm.Monotonic()
+		now := ring.Now()
 		if now >= end {
 			break
 		}
@@ -193,7 +192,7 @@ func benchReader() int {
 			if err != nil {
 				break
 			}
-			t.add(f.Pixels)
+			t.add(f.Data)
 		}
 		t.dropped = r.Stats().Dropped()
 	}

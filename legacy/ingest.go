@@ -161,24 +161,19 @@ func MirrorRing(ctx context.Context, opts MirrorRingOptions) (MirrorStats, error
 		return MirrorStats{}, err
 	}
 	defer m.Close()
-	var buf []byte
+	buf := make([]byte, r.Geometry().PayloadCap)
 	var n uint64
 	for opts.Count == 0 || n < opts.Count {
-		if need := r.Geometry().PayloadCap; len(buf) < need {
-			buf = make([]byte, need)
-		}
 		f, err := r.Read(ctx, buf)
 		switch {
 		case ctx.Err() != nil:
 			return m.Stats(), nil
 		case errors.Is(err, ring.ErrWriterGone), errors.Is(err, ring.ErrTruncated):
 			continue // the next read waits for a writer
-		case errors.Is(err, ring.ErrFrameTooLarge):
-			buf = nil // the ring was rebuilt with larger slots
-			continue
 		case err != nil:
 			return m.Stats(), err
 		}
+		buf = f.Data[:cap(f.Data)] // grown by Read if the ring was rebuilt with larger slots
 		if err := m.MirrorFrame(&f); err != nil {
 			return m.Stats(), fmt.Errorf("legacy mirror of ring %q: %w", opts.Ring, err)
 		}

@@ -67,9 +67,9 @@ func (h Header) FrameBytes() int64 {
 func (h Header) Check(size int64) error {
 	switch {
 	case h.Width <= 0 || h.Width > MaxDim || h.Height <= 0 || h.Height > MaxDim:
-		return fmt.Errorf("%w: header says %dx%d pixels; width and height must be in [1, %d]", ErrCorrupt, h.Width, h.Height, MaxDim)
+		return fmt.Errorf("%w: header says %dx%d pixels; width and height are 1 to %d", ErrCorrupt, h.Width, h.Height, MaxDim)
 	case h.Channels <= 0 || h.Channels > MaxChannels:
-		return fmt.Errorf("%w: header says %d channels; must be 1 to %d", ErrCorrupt, h.Channels, MaxChannels)
+		return fmt.Errorf("%w: header says %d channels, not 1 to %d", ErrCorrupt, h.Channels, MaxChannels)
 	}
 	if need := HeaderSize + h.FrameBytes(); need > size {
 		return fmt.Errorf("%w: header says %dx%dx%d (%d bytes with the header), the object has only %d bytes", ErrCorrupt, h.Width, h.Height, h.Channels, need, size)
@@ -115,7 +115,7 @@ func validWord(mem []byte) (*atomic.Int32, error) {
 	}
 	v, err := shm.Int32At(mem, offValid)
 	if err != nil {
-		return nil, fmt.Errorf("legacy slot: frame_valid: %w; the mapping must start on a page", err)
+		return nil, fmt.Errorf("legacy slot: frame_valid: %w", err)
 	}
 	return v, nil
 }

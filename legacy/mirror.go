@@ -13,17 +13,18 @@ import (
 	"github.com/framering/framering/internal/shm"
 	"github.com/framering/framering/producer"
 	"github.com/framering/framering/ring"
+	"github.com/framering/framering/seqlock"
 )
 
 // MirrorOptions configure a mirror [Writer]. Every zero value is a sensible
 // default.
 type MirrorOptions struct {
-	// Mode is the permission of a new object. Zero means 0644: old readers
+	// Perm is the permission of a new object. Zero means 0644: old readers
 	// open the object O_RDONLY, so read access for everyone is enough. The
 	// old sender asked for 0666 (subject to the umask), which lets any
 	// local user overwrite frames; give 0666 here only if some old reader
 	// really opens it read-write.
-	Mode fs.FileMode
+	Perm fs.FileMode
 	// MaxRate caps how many frames per second are mirrored; frames that come
 	// sooner than 1/MaxRate after the last mirrored one are skipped (and
 	// counted). Zero means no cap. Old readers poll every 1 ms, so rates
@@ -91,11 +92,11 @@ func NewMirror(dir, name string, opts MirrorOptions) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if opts.Mode == 0 {
-		opts.Mode = 0o644
+	if opts.Perm == 0 {
+		opts.Perm = 0o644
 	}
 	if opts.MaxRate < 0 {
-		return nil, fmt.Errorf("legacy slot %q: max rate %g Hz is negative; use 0 for no cap", name, opts.MaxRate)
+		return nil, fmt.Errorf("legacy slot %q: %w: max rate %g Hz is negative", name, ring.ErrInvalidFrame, opts.MaxRate)
 	}
 	m := &Writer{dir: dir, name: name, path: filepath.Join(dir, name), opts: opts}
 	if opts.MaxRate > 0 {
@@ -106,7 +107,7 @@ func NewMirror(dir, name string, opts MirrorOptions) (*Writer, error) {
 	case opts.Width > 0 || opts.Height > 0 || opts.Channels > 0:
 		h := Header{Width: int32(opts.Width), Height: int32(opts.Height), Channels: int32(opts.Channels)}
 		if opts.Width > MaxDim || opts.Height > MaxDim || (opts.Channels != 1 && opts.Channels != 3) || opts.Width <= 0 || opts.Height <= 0 {
-			return nil, fmt.Errorf("legacy slot %q: %w: size %dx%dx%d; give width and height in [1, %d] and 1 or 3 channels", name, ring.ErrInvalidFrame, opts.Width, opts.Height, opts.Channels, MaxDim)
+			return nil, fmt.Errorf("legacy slot %q: %w: size %dx%dx%d is not in [1, %d] x [1, %d] x 1 or 3 channels", name, ring.ErrInvalidFrame, opts.Width, opts.Height, opts.Channels, MaxDim, MaxDim)
 		}
 		size = HeaderSize + h.FrameBytes()
 	case opts.MaxFrameBytes > 0:
@@ -150,20 +151,17 @@ func (m *Writer) attach(size int64) error {
 			return fmt.Errorf("legacy slot %q: remove old object: %w", m.name, err)
 		}
 	}
-	f, err := shm.Create(m.path, size, m.opts.Mode)
+	f, err := shm.Create(m.path, size, m.opts.Perm)
 	if errors.Is(err, fs.ErrExist) {
 		f, err = m.takeOver(size)
 	}
 	if err != nil {
-		if errors.Is(err, shm.ErrNoSpace) {
-			return fmt.Errorf("legacy slot %q: %w; free space in %s or, in a container, raise --shm-size", m.name, err, m.dir)
-		}
 		return fmt.Errorf("legacy slot %q: %w", m.name, err)
 	}
 	if err := f.LockWrite(); err != nil {
 		f.Close()
 		if errors.Is(err, shm.ErrLocked) {
-			return fmt.Errorf("legacy slot %q: %w: another framering mirror writes %s; stop it or pick another name", m.name, ring.ErrBusy, m.path)
+			return fmt.Errorf("legacy slot %q: %w: another framering mirror writes %s", m.name, ring.ErrBusy, m.path)
 		}
 		return fmt.Errorf("legacy slot %q: %w", m.name, err)
 	}
@@ -192,21 +190,18 @@ func (m *Writer) attach(size int64) error {
 func (m *Writer) takeOver(size int64) (*shm.File, error) {
 	f, err := shm.Open(m.path, true)
 	if err != nil {
-		if errors.Is(err, fs.ErrPermission) {
-			return nil, fmt.Errorf("%w; %s belongs to someone else: remove it or run as its owner", err, m.path)
-		}
 		return nil, err
 	}
 	in, err := f.Stat()
 	if err == nil {
 		switch {
 		case in.Mode&fs.ModeIrregular != 0:
-			err = fmt.Errorf("%w: %s is not a regular file; remove it", shm.ErrUnsafeFile, m.path)
+			err = fmt.Errorf("%w: %s is not a regular file", ring.ErrUnsafeFile, m.path)
 		case in.UID != uint32(os.Geteuid()):
-			err = fmt.Errorf("%w: %s belongs to uid %d, not to you (uid %d); remove it or run as its owner", shm.ErrUnsafeFile, m.path, in.UID, os.Geteuid())
-		case in.Mode.Perm() != m.opts.Mode.Perm():
+			err = fmt.Errorf("%w: %s belongs to uid %d, not to you (uid %d)", ring.ErrUnsafeFile, m.path, in.UID, os.Geteuid())
+		case in.Mode.Perm() != m.opts.Perm.Perm():
 			// An old sender's 0666 object: tighten it to ours.
-			err = f.OSFile().Chmod(m.opts.Mode.Perm())
+			err = f.OSFile().Chmod(m.opts.Perm.Perm())
 		}
 	}
 	if err == nil && in.Size < size {
@@ -246,7 +241,7 @@ func (m *Writer) grow(size int64) error {
 }
 
 func (m *Writer) faulted(err error) error {
-	return fmt.Errorf("legacy slot %q: %w: %v; someone shrank %s under the mirror, remove it and restart", m.name, ErrTruncated, err, m.path)
+	return fmt.Errorf("legacy slot %q: %w: %s shrank under the mirror (%v)", m.name, ErrTruncated, m.path, err)
 }
 
 // legacyShape returns the legacy channel count for a frame format: 1 for
@@ -258,7 +253,7 @@ func legacyShape(f ring.PixelFormat) (int, error) {
 	case ring.BGR8, ring.RGB8, ring.BGRA8, ring.RGBA8:
 		return 3, nil
 	}
-	return 0, fmt.Errorf("%w: %v; mirror gray8, bgr8, rgb8, bgra8 or rgba8 frames (the latter three are converted to bgr8), or convert before publishing", ErrUnsupportedFormat, f)
+	return 0, fmt.Errorf("%w: %v", ErrUnsupportedFormat, f)
 }
 
 // MirrorFrame writes f into the legacy object in the documented sequence:
@@ -273,7 +268,7 @@ func (m *Writer) MirrorFrame(f *ring.Frame) error {
 	if m.closed {
 		return fmt.Errorf("legacy slot %q: mirror: %w", m.name, ErrClosed)
 	}
-	now := shm.Monotonic()
+	now := ring.Now()
 	if m.interval > 0 && m.last != 0 && now-m.last < m.interval {
 		m.st.skipped.Add(1)
 		return nil
@@ -289,9 +284,9 @@ func (m *Writer) MirrorFrame(f *ring.Frame) error {
 	if stride == 0 {
 		stride = w * inC
 	}
-	if w <= 0 || h <= 0 || w > MaxDim || h > MaxDim || stride < w*inC || int64(len(f.Pixels)) < int64(stride)*int64(h-1)+int64(w*inC) {
+	if w <= 0 || h <= 0 || w > MaxDim || h > MaxDim || stride < w*inC || int64(len(f.Data)) < int64(stride)*int64(h-1)+int64(w*inC) {
 		m.st.refused.Add(1)
-		return fmt.Errorf("legacy slot %q: frame %d: %w: %dx%d %v stride %d with %d bytes of pixels", m.name, f.Number, ring.ErrInvalidFrame, w, h, f.Format, stride, len(f.Pixels))
+		return fmt.Errorf("legacy slot %q: frame %d: %w: %dx%d %v stride %d with %d bytes of pixels", m.name, f.Number, ring.ErrInvalidFrame, w, h, f.Format, stride, len(f.Data))
 	}
 	need := HeaderSize + int64(w)*int64(h)*int64(outC)
 	if int64(len(m.mem)) < need {
@@ -323,14 +318,12 @@ func (m *Writer) MirrorFrame(f *ring.Frame) error {
 // write runs the legacy write sequence. The pixels are plain stores; the
 // valid flag is atomic.
 func (m *Writer) write(f *ring.Frame, w, h, inC, outC, stride int, ts int64) {
-	m.valid.Store(0)
-	// STLR then LDAR on arm64 (see seqlock.Writer.Begin): the header and
-	// pixel stores below cannot become visible before valid = 0. On amd64
-	// the XCHG store already is a full barrier.
-	_ = m.valid.Load()
+	// valid = 0, then the header and pixel stores below, which cannot
+	// become visible before it (seqlock.Writer.Clear).
+	seqlock.Writer{}.Clear(m.valid)
 	putGeometry(m.mem, int32(w), int32(h), int32(outC), ts)
 	dst := m.mem[HeaderSize:]
-	src := f.Pixels
+	src := f.Data
 	row := w * outC
 	same := f.Format == ring.BGR8 || f.Format == ring.Gray8
 	switch {

@@ -86,7 +86,7 @@ func TestMirrorFormats(t *testing.T) {
 			if stride == 0 {
 				stride = w * c.inC
 			}
-			f := ring.Frame{FrameInfo: ring.FrameInfo{Width: w, Height: h, Channels: c.inC, Format: c.format, Stride: c.stride}, Number: 1, Pixels: src(c.inC, stride)}
+			f := ring.Frame{FrameInfo: ring.FrameInfo{Width: w, Height: h, Channels: c.inC, Format: c.format, Stride: c.stride}, Number: 1, Data: src(c.inC, stride)}
 			if err := m.MirrorFrame(&f); err != nil {
 				t.Fatal(err)
 			}
@@ -107,7 +107,7 @@ func TestMirrorFormats(t *testing.T) {
 		}
 		defer m.Remove()
 		for _, format := range []ring.PixelFormat{ring.Gray16, ring.YUYV, ring.Raw} {
-			f := ring.Frame{FrameInfo: ring.FrameInfo{Width: 2, Height: 2, Format: format, Len: 16}, Pixels: make([]byte, 16)}
+			f := ring.Frame{FrameInfo: ring.FrameInfo{Width: 2, Height: 2, Format: format, Len: 16}, Data: make([]byte, 16)}
 			if err := m.MirrorFrame(&f); !errors.Is(err, legacy.ErrUnsupportedFormat) {
 				t.Errorf("%v: MirrorFrame = %v, want ErrUnsupportedFormat", format, err)
 			}
@@ -133,7 +133,7 @@ func TestMirrorKeepsInodeAndCapsRate(t *testing.T) {
 		t.Fatalf("prefilled header %+v, want 4x4x3 with frame_valid 0", hdr)
 	}
 	frame := func(w, h int) *ring.Frame {
-		return &ring.Frame{FrameInfo: ring.FrameInfo{Width: w, Height: h, Format: ring.BGR8}, Pixels: make([]byte, w*h*3), Published: ring.Now()}
+		return &ring.Frame{FrameInfo: ring.FrameInfo{Width: w, Height: h, Format: ring.BGR8}, Data: make([]byte, w*h*3), Published: ring.Now()}
 	}
 	for i := 0; i < 3; i++ {
 		if err := m.MirrorFrame(frame(4, 4)); err != nil {

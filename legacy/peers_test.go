@@ -93,9 +93,9 @@ func readRing(t *testing.T, ctx context.Context, r *consumer.Reader, stop func(n
 		if err != nil {
 			t.Fatalf("ring read after %d frames: %v", len(got), err)
 		}
-		n, err := pattern.Verify(f.Pixels)
+		n, err := pattern.Verify(f.Data)
 		if err == nil {
-			err = pattern.Check(f.Pixels, n)
+			err = pattern.Check(f.Data, n)
 		}
 		if err != nil {
 			t.Fatalf("ring frame %d (after legacy frames %v): torn or corrupt frame accepted: %v", f.Number, tail(got), err)
@@ -126,7 +126,7 @@ func startIngest(t *testing.T, dir, leg, name string, ro legacy.ReaderOptions) (
 		st, err := legacy.Ingest(ctx, legacy.IngestOptions{Dir: dir, Name: leg, Ring: name, Reader: ro, Producer: producer.Options{Dir: dir, Slots: 64}})
 		res <- result{st, err}
 	}()
-	r, err := consumer.OpenWait(timeout(t, 20*time.Second), name, consumer.Options{Dir: dir, Start: consumer.StartOldest})
+	r, err := consumer.OpenWait(timeout(t, 20*time.Second), name, consumer.Options{Dir: dir, StartAt: consumer.Oldest})
 	if err != nil {
 		cancel()
 		t.Fatalf("ingest ring: %v (ingest: %v)", err, func() error { r := <-res; return r.err }())

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/framering/framering/internal/shm"
+	"github.com/framering/framering/ring"
+	"github.com/framering/framering/seqlock"
 )
 
 // ReaderOptions configure a [Reader]. Every zero value is a sensible
@@ -59,7 +61,7 @@ type Reader struct {
 	mem      []byte
 	valid    *atomic.Int32
 	inode    uint64
-	scratch  atomic.Int32 // private word for the read fence
+	fence    seqlock.Reader // the read fence's private word
 	lastStat int64
 
 	last    Header // header of the last frame returned
@@ -120,9 +122,6 @@ func (r *Reader) attach() (ok bool, err error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			return false, nil
 		}
-		if errors.Is(err, fs.ErrPermission) {
-			return false, fmt.Errorf("legacy slot %q: %w; ask the sender to create it readable by you (mode 0644)", r.name, err)
-		}
 		return false, fmt.Errorf("legacy slot %q: %w", r.name, err)
 	}
 	// The object may be world-writable (the old sender asks for 0666) and
@@ -135,11 +134,11 @@ func (r *Reader) attach() (ok bool, err error) {
 	}
 	if in.Mode&fs.ModeIrregular != 0 {
 		f.Close()
-		return false, fmt.Errorf("legacy slot %q: %w: %s is not a regular file; remove it", r.name, shm.ErrUnsafeFile, r.path)
+		return false, fmt.Errorf("legacy slot %q: %w: %s is not a regular file", r.name, ring.ErrUnsafeFile, r.path)
 	}
 	if in.Size > maxObjectSize {
 		f.Close()
-		return false, fmt.Errorf("legacy slot %q: %w: %s is %d bytes, more than %d; is it really a legacy slot?", r.name, ErrCorrupt, r.path, in.Size, int64(maxObjectSize))
+		return false, fmt.Errorf("legacy slot %q: %w: %s is %d bytes, more than %d", r.name, ErrCorrupt, r.path, in.Size, int64(maxObjectSize))
 	}
 	if in.Size < HeaderSize {
 		f.Close() // the sender is between open and ftruncate: wait
@@ -173,7 +172,7 @@ func (r *Reader) attach() (ok bool, err error) {
 // a size other than the mapped one means re-open. Called when idle, at
 // most once per millisecond.
 func (r *Reader) check() error {
-	now := shm.Monotonic()
+	now := ring.Now()
 	if r.file != nil && now-r.lastStat < int64(time.Millisecond) {
 		return nil
 	}
@@ -238,7 +237,7 @@ func (r *Reader) Read(ctx context.Context, dst []byte) (Frame, error) {
 			if errors.Is(err, shm.ErrFault) {
 				r.detach()
 				r.inode = 0
-				err = fmt.Errorf("legacy slot %q: %w: %v; the sender shrank or replaced %s; the next read re-opens it", r.name, ErrTruncated, err, r.path)
+				err = fmt.Errorf("legacy slot %q: %w: %s shrank under the reader (%v)", r.name, ErrTruncated, r.path, err)
 			}
 			if err != nil {
 				return Frame{}, err
@@ -294,7 +293,7 @@ func (r *Reader) attempt(dst []byte) (Frame, outcome, error) {
 		if in, serr := shm.StatPath(r.path); serr == nil && (in.Inode != r.inode || in.Size != int64(len(mem))) {
 			return Frame{}, torn, nil // replaced meanwhile: the caller re-opens
 		}
-		return Frame{}, none, fmt.Errorf("legacy slot %q: %w; the sender wrote an impossible header into %s", r.name, err, r.path)
+		return Frame{}, none, fmt.Errorf("legacy slot %q: %s: %w", r.name, r.path, err)
 	}
 	if r.haveAny && !r.sawZero && h.same(r.last) {
 		return Frame{}, none, nil // validated above: an object that shrank is still caught
@@ -329,11 +328,8 @@ func (r *Reader) attempt(dst []byte) (Frame, outcome, error) {
 // stable reports whether, after everything read so far, frame_valid is 1
 // and the header still is h.
 func (r *Reader) stable(h Header) bool {
-	// A release store to a private word: on arm64 every earlier load
-	// completes before the loads below (seqlock.Reader.Validate does the
-	// same).
-	r.scratch.Store(0)
-	if r.valid.Load() != 1 {
+	// Every load so far completes before frame_valid is loaded again.
+	if r.fence.Recheck(r.valid) != 1 {
 		r.sawZero = true
 		return false
 	}

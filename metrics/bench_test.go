@@ -25,7 +25,7 @@ var benchSizes = []struct {
 func benchWriter(b *testing.B, w, h int) (*producer.Writer, ring.FrameInfo, []byte) {
 	b.Helper()
 	fi := ring.FrameInfo{Width: w, Height: h, Format: ring.BGR8}
-	wr, err := producer.Open(testutil.Name(b), producer.Options{Dir: testutil.ShmDir(b), Slots: 8, MaxFrameBytes: w * h * 3, MetaBytes: -1})
+	wr, err := producer.Open(testutil.Name(b), producer.Options{Dir: testutil.ShmDir(b), Slots: 8, MaxFrameBytes: w * h * 3})
 	if err != nil {
 		b.Fatal(err)
 	}

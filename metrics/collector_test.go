@@ -29,7 +29,8 @@ const frameBytes = 8 * 4
 
 func openWriter(t *testing.T, dir, name string, slots int) *producer.Writer {
 	t.Helper()
-	return testutil.OpenWriter(t, dir, name, producer.Options{Slots: slots, MaxFrameBytes: frameBytes, MetaBytes: -1})
+	w, err := producer.Open(name, producer.Options{Dir: dir, Slots: slots, MaxFrameBytes: frameBytes})
+	return testutil.Removing(t, w, err)
 }
 
 func publish(t testing.TB, w *producer.Writer, n int) {
@@ -44,7 +45,9 @@ func publish(t testing.TB, w *producer.Writer, n int) {
 
 func openReader(t *testing.T, dir, name string, opts consumer.Options) *consumer.Reader {
 	t.Helper()
-	return testutil.OpenReader(t, dir, name, opts)
+	opts.Dir = dir
+	r, err := consumer.Open(name, opts)
+	return testutil.Closing(t, r, err)
 }
 
 func read(t *testing.T, r *consumer.Reader, n int) []uint64 {
@@ -105,7 +108,7 @@ framering_ring_size_bytes{ring=%[1]q} %[4]d
 # HELP framering_ring_slots Slot count of the ring.
 # TYPE framering_ring_slots gauge
 framering_ring_slots{ring=%[1]q} 4
-`, name, n, n*frameBytes, g.FileSize())
+`, name, n, n*frameBytes, g.Size())
 	if err := promtest.CollectAndCompare(c, strings.NewReader(want),
 		"framering_writer_published_frames_total", "framering_writer_published_bytes_total", "framering_writer_restarts_total",
 		"framering_ring_frames_total", "framering_ring_head_frame", "framering_ring_size_bytes", "framering_ring_slots"); err != nil {
@@ -152,8 +155,8 @@ func TestReaderCollector(t *testing.T) {
 	name := testutil.Name(t)
 	const slots = 4
 	w := openWriter(t, dir, name, slots)
-	ordered := openReader(t, dir, name, consumer.Options{Start: consumer.StartNext})
-	latest := openReader(t, dir, name, consumer.Options{Start: consumer.StartNext, Mode: consumer.Latest})
+	ordered := openReader(t, dir, name, consumer.Options{StartAt: consumer.Next})
+	latest := openReader(t, dir, name, consumer.Options{StartAt: consumer.Next, Mode: consumer.Latest})
 
 	// 3 frames: the ordered reader reads them all, the latest reader only
 	// the newest. Then both fall 10 frames behind.
@@ -183,9 +186,10 @@ func TestReaderCollector(t *testing.T) {
 # HELP framering_reader_delivered_frames_total Frames delivered to the application: returned by Read, or released valid from a view.
 # TYPE framering_reader_delivered_frames_total counter
 framering_reader_delivered_frames_total{reader=%[2]q,ring=%[1]q} %[3]d
-# HELP framering_reader_dropped_frames_total Frames the reader did not deliver, by reason: lapped, skipped, overwritten and corrupt are frames of the reader's window; writer_gone counts interruptions (reads that returned ErrWriterGone), not numbered frames.
+# HELP framering_reader_dropped_frames_total Frames the reader did not deliver, by reason: lapped, skipped, overwritten, corrupt and abandoned are frames of the reader's window; writer_gone counts interruptions (reads that returned ErrWriterGone), not numbered frames.
 # TYPE framering_reader_dropped_frames_total counter
 framering_reader_dropped_frames_total{reader=%[2]q,reason="lapped",ring=%[1]q} %[4]d
+framering_reader_dropped_frames_total{reader=%[2]q,reason="abandoned",ring=%[1]q} 0
 framering_reader_dropped_frames_total{reader=%[2]q,reason="corrupt",ring=%[1]q} 0
 framering_reader_dropped_frames_total{reader=%[2]q,reason="overwritten",ring=%[1]q} 0
 framering_reader_dropped_frames_total{reader=%[2]q,reason="skipped",ring=%[1]q} %[5]d
@@ -228,8 +232,8 @@ framering_reader_writer_up{reader=%[2]q,ring=%[1]q} 1
 	}
 	err := RegisterReader(reg, "ord", latest)
 	var dup prometheus.AlreadyRegisteredError
-	if !errors.As(err, &dup) || !strings.Contains(err.Error(), "its own name") {
-		t.Errorf("registering reader name %q twice: err = %v, want AlreadyRegisteredError saying to give each its own name", "ord", err)
+	if !errors.As(err, &dup) || !strings.Contains(err.Error(), `reader "ord"`) {
+		t.Errorf("registering reader name %q twice: err = %v, want AlreadyRegisteredError naming the reader", "ord", err)
 	}
 	if err := RegisterWriter(reg, w); err == nil {
 		t.Errorf("registering the writer twice: no error")
@@ -244,7 +248,7 @@ func TestReaderWriterGone(t *testing.T) {
 	dir := testutil.ShmDir(t)
 	name := testutil.Name(t)
 	w := openWriter(t, dir, name, 4)
-	r := openReader(t, dir, name, consumer.Options{Start: consumer.StartNext, WaitSlice: 10 * time.Millisecond})
+	r := openReader(t, dir, name, consumer.Options{StartAt: consumer.Next, WaitSlice: 10 * time.Millisecond})
 	publish(t, w, 1)
 	read(t, r, 1)
 	w.Close()
@@ -345,10 +349,10 @@ func TestServe(t *testing.T) {
 		t.Errorf("/metrics lacks %q; got:\n%s", want, body)
 	}
 
-	// A second server on the same port fails at once and says why.
+	// A second server on the same port fails at once and says where.
 	_, _, err = Serve(addr.String(), reg)
-	if !errors.Is(err, syscall.EADDRINUSE) || !strings.Contains(err.Error(), "pick another address") {
-		t.Errorf("Serve on a busy port: err = %v, want EADDRINUSE with advice", err)
+	if !errors.Is(err, syscall.EADDRINUSE) || !strings.Contains(err.Error(), addr.String()) {
+		t.Errorf("Serve on a busy port: err = %v, want EADDRINUSE naming the address", err)
 	}
 }
 

@@ -34,7 +34,7 @@ func init() {
 }
 
 func helperWriter() int {
-	w, err := producer.Open(os.Getenv("RING"), producer.Options{Dir: os.Getenv("DIR"), Slots: 4, MaxFrameBytes: frameBytes, MetaBytes: -1})
+	w, err := producer.Open(os.Getenv("RING"), producer.Options{Dir: os.Getenv("DIR"), Slots: 4, MaxFrameBytes: frameBytes})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -58,7 +58,7 @@ func helperWriter() int {
 
 func helperSlowReader() int {
 	ctx := context.Background()
-	r, err := consumer.OpenWait(ctx, os.Getenv("RING"), consumer.Options{Dir: os.Getenv("DIR"), Start: consumer.StartNext})
+	r, err := consumer.OpenWait(ctx, os.Getenv("RING"), consumer.Options{Dir: os.Getenv("DIR"), StartAt: consumer.Next})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

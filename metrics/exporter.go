@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/framering/framering/internal/segfile"
@@ -105,9 +106,9 @@ func NewExporter(opts ExporterOptions) (*Exporter, error) {
 		dir = ring.DefaultDir
 	}
 	if fi, err := os.Stat(dir); err != nil {
-		return nil, fmt.Errorf("metrics exporter: ring directory: %w; give the directory the producers use (--dir)", err)
+		return nil, fmt.Errorf("metrics exporter: ring directory: %w", err)
 	} else if !fi.IsDir() {
-		return nil, fmt.Errorf("metrics exporter: ring directory %s is not a directory; give the directory the producers use (--dir)", dir)
+		return nil, fmt.Errorf("metrics exporter: ring directory %s: %w", dir, syscall.ENOTDIR)
 	}
 	l := []string{"ring"}
 	return &Exporter{
@@ -223,7 +224,7 @@ func (e *Exporter) scan() {
 // skip records file id of ring n as invalid, logging it the first time.
 func (e *Exporter) skip(n string, id fileID, err error) {
 	if old, ok := e.skipped[n]; !ok || old != id {
-		e.opts.Logf("metrics exporter: skipping %s: %v; it is not a readable framering ring: remove it if it is stale (logged once per file)", ring.Path(e.dir, n), err)
+		e.opts.Logf("metrics exporter: skipping %s (logged once per file): %v", ring.Path(e.dir, n), err)
 	}
 	e.skipped[n] = id
 	e.drop(n)
@@ -270,16 +271,16 @@ func open(dir, name string, id fileID) (*watched, error) {
 // collect emits the metrics of one ring. An error means the segment can
 // no longer be read (truncated under the mapping).
 func (e *Exporter) collect(ch chan<- prometheus.Metric, w *watched) error {
-	var st ring.Stats
+	var st ring.Status
 	err := shm.Guard(func() error {
-		st = w.Seg.Stats()
+		st = w.Seg.Status()
 		return nil
 	})
 	if err != nil {
 		return err
 	}
 	pub := w.newest(st.Head)
-	now := shm.Monotonic()
+	now := ring.Now()
 	l := w.Writer(e.opts.HungAfter)
 	if l.State == segfile.Unknown {
 		return errors.New(l.Why)
@@ -308,7 +309,7 @@ func (w *watched) newest(head uint64) int64 {
 		return 0
 	}
 	h, stable := w.ReadSlot(head)
-	if !stable || h.FrameNo != head || h.PublishNs <= 0 || h.PublishNs > shm.Monotonic() {
+	if !stable || h.FrameNo != head || h.PublishNs <= 0 || h.PublishNs > ring.Now() {
 		return 0
 	}
 	return h.PublishNs

@@ -4,14 +4,14 @@ import (
 	"math"
 	"sort"
 
-	"github.com/framering/framering/internal/hist"
+	"github.com/framering/framering/ring"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
 
 // nativeSchema is the schema of the native histograms: 2^3 = 8 buckets per
 // power of two, each about 9 % wide (client_golang's default bucket factor
-// 1.1). internal/hist's buckets are at most 3.2 % wide, so each of them
+// 1.1). ring.Latency's buckets are at most 3.2 % wide, so each of them
 // falls into one native bucket up to rounding at the edges.
 const nativeSchema = 3
 
@@ -40,22 +40,15 @@ func nativeKey(v float64) int {
 	return sort.SearchFloat64s(nativeBounds, frac) + (exp-1)*len(nativeBounds)
 }
 
-// nativeKeys maps each internal/hist bucket (ns) to the native bucket (s)
-// of its midpoint; zeroKey for the bucket of exact zeros.
-var nativeKeys = func() []int {
-	var s hist.Snapshot
-	keys := make([]int, len(s.Counts))
-	for i := range keys {
-		lo, w := hist.Bounds(i)
-		if lo == 0 && w == 1 {
-			keys[i] = zeroKey
-			continue
-		}
-		mid := float64(lo) + float64(w-1)/2
-		keys[i] = nativeKey(mid / 1e9)
+// nativeKeyOf returns the native bucket (seconds) of the midpoint of a
+// latency bucket, or zeroKey for the bucket of exact zeros.
+func nativeKeyOf(b ring.LatencyBucket) int {
+	if b.High <= 0 {
+		return zeroKey
 	}
-	return keys
-}()
+	mid := float64(b.Low) + float64(b.High-b.Low)/2
+	return nativeKey(mid / 1e9)
+}
 
 const zeroKey = math.MinInt
 
@@ -78,33 +71,31 @@ func (m *histMetric) Write(out *dto.Metric) error {
 	return nil
 }
 
-// newHistMetric converts a snapshot of nanosecond values into a histogram
-// in seconds with the given classic upper bounds (seconds, ascending).
+// newHistMetric converts a latency snapshot into a histogram in seconds
+// with the given classic upper bounds (seconds, ascending).
 //
-// Classic buckets count the internal buckets that lie entirely at or below
-// each bound, so a cumulative count can be low by the contents of the one
-// internal bucket (at most 3.2 % wide) that straddles the bound. Native
-// buckets receive each internal bucket at its midpoint.
-func newHistMetric(desc *prometheus.Desc, s *hist.Snapshot, bounds []float64, labelValues ...string) prometheus.Metric {
+// Classic buckets count the latency buckets ([ring.Latency.Buckets]) that
+// lie entirely at or below each bound, so a cumulative count can be low by
+// the contents of the one latency bucket (at most 3.2 % wide) that
+// straddles the bound. Native buckets receive each latency bucket at its
+// midpoint.
+func newHistMetric(desc *prometheus.Desc, l ring.Latency, bounds []float64, labelValues ...string) prometheus.Metric {
 	m := &histMetric{desc: desc, labels: prometheus.MakeLabelPairs(desc, labelValues)}
 	var count, zero uint64
 	classic := make([]uint64, len(bounds))
 	var nb nativeBuilder
 	b := 0
-	// Internal buckets ascend, and so do their native keys and the classic
+	// Latency buckets ascend, and so do their native keys and the classic
 	// bounds: one pass fills both.
-	for i, c := range s.Counts {
-		if c == 0 {
-			continue
-		}
+	for _, lb := range l.Buckets() {
+		c := lb.Count
 		count += c
-		if k := nativeKeys[i]; k == zeroKey {
+		if k := nativeKeyOf(lb); k == zeroKey {
 			zero += c
 		} else {
 			nb.add(k, int64(c))
 		}
-		lo, w := hist.Bounds(i)
-		top := float64(lo+w-1) / 1e9 // the bucket's largest value, s
+		top := lb.High.Seconds() // the bucket's largest value
 		for b < len(bounds) && bounds[b] < top {
 			b++
 		}
@@ -112,10 +103,7 @@ func newHistMetric(desc *prometheus.Desc, s *hist.Snapshot, bounds []float64, la
 			classic[b] += c
 		}
 	}
-	// count, not s.Count: a snapshot taken while Record runs may have a
-	// count that disagrees with its buckets, and Prometheus rejects a
-	// histogram whose buckets do not add up.
-	sum := float64(s.Sum) / 1e9
+	sum := l.Sum().Seconds()
 	m.h.SampleCount = &count
 	m.h.SampleSum = &sum
 	m.h.Bucket = make([]*dto.Bucket, len(bounds))

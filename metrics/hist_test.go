@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/framering/framering/internal/hist"
+	"github.com/framering/framering/ring"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -36,7 +37,7 @@ func TestHistNative(t *testing.T) {
 	}
 	s := h.Snapshot()
 	var got, want dto.Metric
-	if err := newHistMetric(prometheus.NewDesc("x", "x", nil, nil), s, latencyBuckets).Write(&got); err != nil {
+	if err := newHistMetric(prometheus.NewDesc("x", "x", nil, nil), s.Latency(), latencyBuckets).Write(&got); err != nil {
 		t.Fatal(err)
 	}
 	if err := ref.Write(&want); err != nil {
@@ -80,7 +81,7 @@ func TestHistNative(t *testing.T) {
 
 func TestHistEmpty(t *testing.T) {
 	var d dto.Metric
-	newHistMetric(prometheus.NewDesc("x", "x", nil, nil), new(hist.Snapshot), publishBuckets).Write(&d)
+	newHistMetric(prometheus.NewDesc("x", "x", nil, nil), ring.Latency{}, publishBuckets).Write(&d)
 	h := d.GetHistogram()
 	if h.GetSampleCount() != 0 || len(h.Bucket) != len(publishBuckets) || len(h.PositiveSpan) != 1 || h.PositiveSpan[0].GetLength() != 0 {
 		t.Errorf("empty histogram = %v; want zero counts, %d classic buckets and one no-op span", h, len(publishBuckets))

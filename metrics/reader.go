@@ -15,6 +15,7 @@ const (
 	ReasonSkipped     = "skipped"     // Latest reader: passed over for a newer frame
 	ReasonOverwritten = "overwritten" // views whose slot was overwritten before Release
 	ReasonCorrupt     = "corrupt"     // frames whose slot header failed validation
+	ReasonAbandoned   = "abandoned"   // views released because ReadInPlace's callback panicked
 	ReasonWriterGone  = "writer_gone" // reads that ended with ring.ErrWriterGone
 )
 
@@ -22,7 +23,7 @@ var (
 	readerDelivered = spec{"reader", "delivered_frames_total",
 		"Frames delivered to the application: returned by Read, or released valid from a view."}
 	readerDropped = spec{"reader", "dropped_frames_total",
-		"Frames the reader did not deliver, by reason: lapped, skipped, overwritten and corrupt are frames of the reader's window; " +
+		"Frames the reader did not deliver, by reason: lapped, skipped, overwritten, corrupt and abandoned are frames of the reader's window; " +
 			"writer_gone counts interruptions (reads that returned ErrWriterGone), not numbered frames."}
 	readerRetries = spec{"reader", "read_retries_total",
 		"Reads thrown away and retried because the writer changed the slot meanwhile (torn reads caught by the seqlock)."}
@@ -85,6 +86,7 @@ func (c *ReaderCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(st.Skipped), ReasonSkipped)
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(st.Overwritten), ReasonOverwritten)
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(st.Corrupt), ReasonCorrupt)
+	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(st.Abandoned), ReasonAbandoned)
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(st.WriterGone), ReasonWriterGone)
 	ch <- prometheus.MustNewConstMetric(c.retries, prometheus.CounterValue, float64(st.Retries))
 	ch <- newHistMetric(c.latency, st.Latency, latencyBuckets)
@@ -108,9 +110,9 @@ func registerErr(role, ringName, reader string, err error) error {
 	var dup prometheus.AlreadyRegisteredError
 	if errors.As(err, &dup) {
 		if role == "reader" {
-			return fmt.Errorf("metrics: register reader %q of ring %q: %w; give each reader of a ring its own name", reader, ringName, err)
+			return fmt.Errorf("metrics: register reader %q of ring %q: %w", reader, ringName, err)
 		}
-		return fmt.Errorf("metrics: register writer of ring %q: %w; register each writer once", ringName, err)
+		return fmt.Errorf("metrics: register writer of ring %q: %w", ringName, err)
 	}
 	return fmt.Errorf("metrics: register %s of ring %q: %w", role, ringName, err)
 }

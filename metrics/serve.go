@@ -1,13 +1,11 @@
 package metrics
 
 import (
-	"errors"
 	"fmt"
 	"log"
 	"net"
 	"net/http"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,10 +33,7 @@ func Handler(g prometheus.Gatherer) http.Handler {
 func Serve(addr string, g prometheus.Gatherer) (srv *http.Server, bound net.Addr, err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, nil, fmt.Errorf("metrics endpoint %s: %w; another process is listening there: stop it or pick another address (port 0 picks a free one)", addr, err)
-		}
-		return nil, nil, fmt.Errorf("metrics endpoint %s: %w; give a host:port this process may listen on, such as :9731", addr, err)
+		return nil, nil, fmt.Errorf("metrics endpoint %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", Handler(g))

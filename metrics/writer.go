@@ -65,7 +65,7 @@ func (d *ringDescs) describe(ch chan<- *prometheus.Desc) {
 
 // collect emits the superblock metrics of st. A zero geometry (a
 // superblock that could not be read) emits nothing.
-func (d *ringDescs) collect(ch chan<- prometheus.Metric, st *ring.Stats, labels ...string) {
+func (d *ringDescs) collect(ch chan<- prometheus.Metric, st *ring.Status, labels ...string) {
 	g := st.Geometry
 	if g.Slots == 0 {
 		return
@@ -74,7 +74,7 @@ func (d *ringDescs) collect(ch chan<- prometheus.Metric, st *ring.Stats, labels 
 	ch <- prometheus.MustNewConstMetric(d.bytes, prometheus.CounterValue, float64(st.BytesTotal), labels...)
 	ch <- prometheus.MustNewConstMetric(d.head, prometheus.GaugeValue, float64(st.Head), labels...)
 	ch <- prometheus.MustNewConstMetric(d.generation, prometheus.GaugeValue, float64(st.Generation), labels...)
-	ch <- prometheus.MustNewConstMetric(d.size, prometheus.GaugeValue, float64(g.FileSize()), labels...)
+	ch <- prometheus.MustNewConstMetric(d.size, prometheus.GaugeValue, float64(g.Size()), labels...)
 	ch <- prometheus.MustNewConstMetric(d.slots, prometheus.GaugeValue, float64(g.Slots), labels...)
 	ch <- prometheus.MustNewConstMetric(d.slotCap, prometheus.GaugeValue, float64(g.PayloadCap), labels...)
 }

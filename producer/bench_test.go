@@ -92,11 +92,11 @@ func BenchmarkLoanCommit(b *testing.B) {
 	info := ring.FrameInfo{Width: 640, Height: 404, Format: ring.BGR8}
 	b.ReportAllocs()
 	for b.Loop() {
-		l, err := w.Reserve()
+		l, err := w.Reserve(info)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := l.Commit(info); err != nil {
+		if err := l.Commit(); err != nil {
 			b.Fatal(err)
 		}
 	}

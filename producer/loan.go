@@ -5,125 +5,262 @@ import (
 	"math"
 	"time"
 
+	"github.com/framering/framering/internal/layout"
 	"github.com/framering/framering/internal/shm"
 	"github.com/framering/framering/ring"
-	"github.com/framering/framering/seqlock"
 )
 
-type seqlockWriter = seqlock.Writer
-
-// Loan is a reserved slot: fill Pixels (and Meta) in place, then Commit or
-// Abort. While a loan is out, readers skip its slot (its seqlock is odd).
+// Loan is a reserved slot: fill [Loan.Data] (and write metadata through
+// [Loan.Meta]) in place, then Commit or Abort. While a loan is out, readers
+// skip its slot (its seqlock is odd).
+//
+// A Loan is a small value (a writer, a ticket, the frame number) and may
+// be copied; all copies are the same loan. Once the loan is committed or
+// aborted, every copy is stale: its methods return an error wrapping
+// [ring.ErrLoanEnded] (or [ring.ErrClosed] after the writer was closed),
+// Data returns nil, and none of them touches the ring again. Number stays
+// valid.
 type Loan struct {
 	w      *Writer
-	active bool
+	ticket uint64
 	number uint64
-	odd    uint64
-	slot   *ring.SlotHeader
-	pixels []byte
-	meta   []byte
-	start  int64 // publish start: Publish's call, or Commit's
 }
 
-// Reserve lends the next slot. Only one loan may be out at a time.
-func (w *Writer) Reserve() (*Loan, error) {
-	if w.closed {
-		return nil, fmt.Errorf("ring %q: reserve: %w", w.name, ring.ErrClosed)
+// loan is the state of the writer's one loan, guarded by Writer.mu.
+type loan struct {
+	ticket  uint64 // of the Loan out; 0: none is out
+	number  uint64
+	odd     uint64 // the slot's seq while the writer holds it
+	slot    *layout.SlotHeader
+	info    ring.FrameInfo // normalized, fits the slots
+	data    []byte         // info.Len bytes of the slot's payload area
+	meta    []byte         // the slot's metadata area, MetaCap bytes
+	metaLen int            // bytes of meta written
+	start   int64          // publish start: Publish's call, or Commit's
+}
+
+// Reserve lends the next slot for a frame described by info, which is
+// normalized (see [ring.FrameInfo.Normalize]) and checked against the
+// ring's slots before anything is written: [Loan.Data] is exactly
+// info.Len bytes. info.Meta, if set, is copied into the slot's metadata
+// area at once; [Loan.Meta] appends to it. Only one loan may be out at a
+// time ([ring.ErrLoanOutstanding]).
+func (w *Writer) Reserve(info ring.FrameInfo) (Loan, error) {
+	if err := w.check(&info); err != nil {
+		return Loan{}, fmt.Errorf("ring %q: reserve: %w", w.name, err)
 	}
-	if w.loan.active {
-		return nil, fmt.Errorf("ring %q: reserve frame %d: %w; call Commit or Abort first", w.name, w.next, ring.ErrLoanOutstanding)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.reserve(&info); err != nil {
+		return Loan{}, err
+	}
+	return Loan{w: w, ticket: w.loan.ticket, number: w.loan.number}, nil
+}
+
+// check normalizes info and checks that it fits the slots.
+func (w *Writer) check(info *ring.FrameInfo) error {
+	if err := info.Normalize(); err != nil {
+		return err
+	}
+	return info.Fits(w.geo)
+}
+
+// reserve takes the next slot for info, normalized and checked. The caller
+// holds w.mu.
+func (w *Writer) reserve(info *ring.FrameInfo) error {
+	if w.closing {
+		return fmt.Errorf("ring %q: reserve: %w", w.name, ring.ErrClosed)
+	}
+	if w.loan.ticket != 0 {
+		return fmt.Errorf("ring %q: reserve frame %d: %w", w.name, w.next, ring.ErrLoanOutstanding)
 	}
 	l := &w.loan
-	l.start = 0 // Commit stamps it; Publish stamps its own start
 	l.number = w.next
+	l.start = 0 // Commit stamps it; Publish stamps its own start
 	err := shm.Guard(func() error {
 		l.slot = w.seg.Slot(l.number)
 		l.odd = w.seq.Begin(l.slot.SeqWord())
+		l.meta = w.seg.Meta(l.number)
+		l.metaLen = copy(l.meta, info.Meta)
 		return nil
 	})
 	if err != nil {
-		return nil, w.truncated(err)
+		return w.truncated(err)
 	}
-	l.pixels = w.seg.Payload(l.number)
-	l.meta = w.seg.Meta(l.number)
-	l.active = true
-	return l, nil
+	l.info = *info
+	l.info.Meta = nil
+	l.data = w.seg.Payload(l.number)[:info.Len:info.Len]
+	w.tickets++
+	l.ticket = w.tickets
+	return nil
 }
 
 func (w *Writer) truncated(err error) error {
-	return fmt.Errorf("ring %q: %w: %v; the segment was shrunk or removed under the writer, restart it", w.name, ring.ErrTruncated, err)
+	return fmt.Errorf("ring %q: %w under the writer (%v)", w.name, ring.ErrTruncated, err)
 }
 
-// Number is the frame number the loan will publish.
-func (l *Loan) Number() uint64 { return l.number }
-
-// Pixels is the slot's payload area, the ring's full slot capacity. It
-// aliases shared memory and is valid until Commit or Abort.
-func (l *Loan) Pixels() []byte { return l.pixels }
-
-// Meta is the slot's metadata area. It aliases shared memory and is valid
-// until Commit or Abort; say how much was written in FrameInfo.MetaLen.
-func (l *Loan) Meta() []byte { return l.meta }
-
-// Commit publishes the slot as frame Number with the given info. If info
-// is invalid the loan stays out and the error says why: fix it and commit
-// again, or Abort.
-func (l *Loan) Commit(info ring.FrameInfo) error {
-	if !l.active {
-		return fmt.Errorf("ring %q: commit: no reservation is out; call Reserve first", l.w.name)
-	}
+// state returns the writer's loan if l is it. The caller holds w.mu.
+func (l Loan) state(op string) (*loan, error) {
 	w := l.w
-	if _, err := info.Normalize(w.geo.PayloadCap, w.geo.MetaCap); err != nil {
-		return fmt.Errorf("ring %q: commit frame %d: %w", w.name, l.number, err)
+	switch {
+	case w == nil:
+		return nil, fmt.Errorf("%s: %w (zero Loan)", op, ring.ErrLoanEnded)
+	case w.closed:
+		return nil, fmt.Errorf("ring %q: %s: %w", w.name, op, ring.ErrClosed)
+	case w.loan.ticket != l.ticket || l.ticket == 0:
+		return nil, fmt.Errorf("ring %q: %s: %w", w.name, op, ring.ErrLoanEnded)
 	}
-	return l.commit(&info)
+	return &w.loan, nil
 }
 
-// commit publishes the loan with info, already normalized.
-func (l *Loan) commit(info *ring.FrameInfo) error {
+// Number is the frame number the loan publishes (or published, or would
+// have published: an aborted loan's number is reused by the next one).
+func (l Loan) Number() uint64 { return l.number }
+
+// Data is the frame's payload in the slot: exactly the Len bytes of the
+// info given to Reserve. It aliases shared memory and is valid until
+// Commit or Abort; writing through it afterwards corrupts a published
+// frame. Data is nil for a stale loan.
+func (l Loan) Data() []byte {
+	if l.w == nil {
+		return nil
+	}
+	l.w.mu.Lock()
+	defer l.w.mu.Unlock()
+	s, err := l.state("data")
+	if err != nil {
+		return nil
+	}
+	return s.data
+}
+
+// SetCapture sets the frame's capture time (CLOCK_MONOTONIC ns, see
+// [ring.Now]), for a source that knows it only after filling the slot
+// (VideoCapture.Read). Zero means the publish time.
+func (l Loan) SetCapture(ns int64) {
+	if l.w == nil {
+		return
+	}
+	l.w.mu.Lock()
+	defer l.w.mu.Unlock()
+	if s, err := l.state("set capture"); err == nil {
+		s.info.Capture = ns
+	}
+}
+
+// Meta returns a writer into the slot's metadata area: what is written
+// through it (after the FrameInfo.Meta given to Reserve) is published with
+// the frame, with its length. A write that does not fit the slot's
+// metadata area writes nothing and fails with [ring.ErrFrameTooLarge].
+func (l Loan) Meta() *MetaWriter { return &MetaWriter{l: l} }
+
+// MetaWriter writes a loan's metadata into its slot. It implements
+// io.Writer. It is valid as long as its loan.
+type MetaWriter struct{ l Loan }
+
+// Write appends p to the metadata.
+func (m *MetaWriter) Write(p []byte) (int, error) {
+	w := m.l.w
+	if w == nil {
+		return 0, fmt.Errorf("write metadata: %w (zero Loan)", ring.ErrLoanEnded)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s, err := m.l.state("write metadata")
+	if err != nil {
+		return 0, err
+	}
+	if len(p) > len(s.meta)-s.metaLen {
+		return 0, fmt.Errorf("ring %q: write metadata: %w: %d bytes after %d, the slots hold %d", w.name, ring.ErrFrameTooLarge, len(p), s.metaLen, len(s.meta))
+	}
+	if err := shm.Guard(func() error { copy(s.meta[s.metaLen:], p); return nil }); err != nil {
+		return 0, w.truncated(err)
+	}
+	s.metaLen += len(p)
+	return len(p), nil
+}
+
+// Len is how many bytes of metadata the loan holds so far.
+func (m *MetaWriter) Len() int {
+	w := m.l.w
+	if w == nil {
+		return 0
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s, err := m.l.state("metadata length")
+	if err != nil {
+		return 0
+	}
+	return s.metaLen
+}
+
+// Commit publishes the slot as frame Number. After Commit, successful or
+// not, the loan is over and the writer can Reserve again; an error means
+// the frame was not published (the segment was truncated under the
+// writer, or the loan is stale).
+func (l Loan) Commit() error {
+	if l.w == nil {
+		return fmt.Errorf("commit: %w (zero Loan)", ring.ErrLoanEnded)
+	}
 	w := l.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, err := l.state("commit"); err != nil {
+		return err
+	}
+	return w.commit()
+}
+
+// commit publishes the writer's loan and ends it. The caller holds w.mu.
+func (w *Writer) commit() error {
+	l := &w.loan
+	defer w.endLoan()
 	if l.start == 0 {
-		l.start = shm.Monotonic()
+		l.start = ring.Now()
 	}
 	wall := time.Now().UnixNano()
 	err := shm.Guard(func() error {
-		if info.Meta != nil {
-			copy(l.meta, info.Meta)
-		}
-		l.slot.Store(l.number, w.gen, info, l.start, wall)
+		l.slot.Store(l.number, w.gen, &l.info, l.metaLen, l.start, wall)
 		w.seq.End(l.slot.SeqWord(), l.odd)
 		seg := w.seg
 		seg.Head().Store(l.number)
 		seg.FramesTotal().Add(1)
-		seg.BytesTotal().Add(uint64(info.Len))
+		seg.BytesTotal().Add(uint64(l.info.Len))
 		seg.Notify().Add(1)
 		shm.FutexWake(seg.Notify(), math.MaxInt32)
 		return nil
 	})
-	l.active = false
 	if err != nil {
 		return w.truncated(err)
 	}
 	w.next = l.number + 1
 	w.stats.frames.Add(1)
-	w.stats.bytes.Add(uint64(info.Len))
-	w.stats.publish.Record(shm.Monotonic() - l.start)
+	w.stats.bytes.Add(uint64(l.info.Len))
+	w.stats.publish.Record(ring.Now() - l.start)
 	if w.opts.Mirror != nil {
-		w.mirror(l, info, wall)
+		w.mirror(l, wall)
 	}
 	return nil
 }
 
-func (w *Writer) mirror(l *Loan, info *ring.FrameInfo, wall int64) {
+// endLoan makes the loan stale and lets a waiting Close go on. The caller
+// holds w.mu.
+func (w *Writer) endLoan() {
+	w.loan = loan{}
+	w.cond.Broadcast()
+}
+
+func (w *Writer) mirror(l *loan, wall int64) {
 	f := ring.Frame{
-		FrameInfo:  *info,
+		FrameInfo:  l.info,
 		Number:     l.number,
 		Generation: w.gen,
 		Published:  l.start,
 		Wall:       time.Unix(0, wall),
-		Pixels:     l.pixels[:info.Len],
+		Data:       l.data,
 	}
-	f.Meta = l.meta[:info.MetaLen]
+	f.Meta = l.meta[:l.metaLen]
 	if err := shm.Guard(func() error { return w.opts.Mirror.MirrorFrame(&f) }); err != nil {
 		w.stats.mirrorErrors.Add(1)
 		w.stats.lastMirrorErr.Store(&err)
@@ -132,50 +269,66 @@ func (w *Writer) mirror(l *Loan, info *ring.FrameInfo, wall int64) {
 
 // Abort rolls the reservation back. The slot is marked empty: the frame it
 // held before Reserve was already partly overwritten, so readers must not
-// see it again. The frame number is reused by the next Reserve. Abort on a
-// committed or aborted loan does nothing.
-func (l *Loan) Abort() {
-	if !l.active {
+// see it again. The frame number is reused by the next Reserve. Abort of a
+// stale loan does nothing.
+func (l Loan) Abort() {
+	if l.w == nil {
 		return
 	}
 	w := l.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, err := l.state("abort"); err == nil {
+		w.abort()
+	}
+}
+
+// abort rolls the writer's loan back. The caller holds w.mu.
+func (w *Writer) abort() {
+	l := &w.loan
 	shm.Guard(func() error {
 		l.slot.FrameNo = 0
 		l.slot.PayloadLen = 0
 		w.seq.End(l.slot.SeqWord(), l.odd)
 		return nil
 	})
-	l.active = false
 	w.stats.aborts.Add(1)
+	w.endLoan()
 }
 
-// Publish copies pixels into the next slot and commits it with info; it
-// returns the frame number. For image formats pixels must hold
+// Publish copies data into the next slot and commits it with info; it
+// returns the frame number. For image formats data must hold
 // Stride*Height bytes (Stride 0 means packed rows); for Raw, info.Len 0
-// means len(pixels).
-func (w *Writer) Publish(info ring.FrameInfo, pixels []byte) (uint64, error) {
+// means len(data). info.Meta is published with the frame.
+func (w *Writer) Publish(info ring.FrameInfo, data []byte) (uint64, error) {
+	start := ring.Now()
 	if info.Format == ring.Raw && info.Len == 0 {
-		info.Len = len(pixels)
+		info.Len = len(data)
 	}
-	n, err := info.Normalize(w.geo.PayloadCap, w.geo.MetaCap)
-	if err != nil {
+	if err := w.check(&info); err != nil {
 		return 0, fmt.Errorf("ring %q: publish: %w", w.name, err)
 	}
-	if len(pixels) < n {
+	if len(data) < info.Len {
 		return 0, fmt.Errorf("ring %q: publish: %w: buffer has %d bytes, %dx%d %v with stride %d needs %d",
-			w.name, ring.ErrInvalidFrame, len(pixels), info.Width, info.Height, info.Format, info.Stride, n)
+			w.name, ring.ErrInvalidFrame, len(data), info.Width, info.Height, info.Format, info.Stride, info.Len)
 	}
-	start := shm.Monotonic()
-	l, err := w.Reserve()
+	w.mu.Lock()
+	err := w.reserve(&info)
+	l := w.loan // the loan is ours until commit: Close waits for it
+	w.mu.Unlock()
 	if err != nil {
 		return 0, err
 	}
-	l.start = start
-	if err := shm.Guard(func() error { copy(l.pixels, pixels[:n]); return nil }); err != nil {
-		l.active = false
-		return 0, w.truncated(err)
+	// The copy runs without the lock, so that Stats does not wait for it.
+	cerr := shm.Guard(func() error { copy(l.data, data[:info.Len]); return nil })
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if cerr != nil {
+		w.endLoan()
+		return 0, w.truncated(cerr)
 	}
-	if err := l.commit(&info); err != nil {
+	w.loan.start = start
+	if err := w.commit(); err != nil {
 		return 0, err
 	}
 	return l.number, nil

@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/framering/framering/internal/hist"
+	"github.com/framering/framering/internal/layout"
 	"github.com/framering/framering/internal/shm"
 	"github.com/framering/framering/ring"
+	"github.com/framering/framering/seqlock"
 )
 
 // Options configure a writer. The zero value of each field is a sensible
@@ -29,13 +31,13 @@ type Options struct {
 	// MaxWidth, MaxHeight and MaxChannels give the capacity as a frame
 	// shape when MaxFrameBytes is zero. MaxChannels zero means 3.
 	MaxWidth, MaxHeight, MaxChannels int
-	// MetaBytes is the metadata capacity of a slot. Zero means 4096;
-	// negative means none.
+	// MetaBytes is the metadata capacity of a slot in bytes (detections
+	// that travel with their frame). Zero means none.
 	MetaBytes int
-	// Mode is the permission of a new segment. Zero means 0600. Group read
+	// Perm is the permission of a new segment. Zero means 0600. Group read
 	// (0640) lets a group's processes read; group write (0660) is allowed
 	// only when given here, and world write never.
-	Mode fs.FileMode
+	Perm fs.FileMode
 	// Heartbeat is how often the writer stamps the superblock so readers
 	// can tell a hung writer from an idle one. Zero means 100 ms.
 	Heartbeat time.Duration
@@ -45,14 +47,13 @@ type Options struct {
 }
 
 // Mirror receives every committed frame, after readers can see it. f's
-// Pixels and Meta alias the slot and are valid only during the call.
+// Data and Meta alias the slot and are valid only during the call.
 type Mirror interface {
 	MirrorFrame(f *ring.Frame) error
 }
 
 const (
 	defaultSlots     = 8
-	defaultMeta      = 4096
 	defaultHeartbeat = 100 * time.Millisecond
 )
 
@@ -61,23 +62,17 @@ func (o Options) geometry() (ring.Geometry, error) {
 	if g.Slots == 0 {
 		g.Slots = defaultSlots
 	}
-	switch {
-	case g.MetaCap == 0:
-		g.MetaCap = defaultMeta
-	case g.MetaCap < 0:
-		g.MetaCap = 0
-	}
 	if g.PayloadCap == 0 {
 		c := o.MaxChannels
 		if c == 0 {
 			c = 3
 		}
 		if o.MaxWidth <= 0 || o.MaxHeight <= 0 || c < 0 {
-			return g, fmt.Errorf("%w: no frame size; set Options.MaxFrameBytes or MaxWidth and MaxHeight", ring.ErrInvalidFrame)
+			return g, fmt.Errorf("%w: no frame size (Options.MaxFrameBytes, or MaxWidth and MaxHeight)", ring.ErrInvalidFrame)
 		}
 		n := int64(o.MaxWidth) * int64(o.MaxHeight) * int64(c)
-		if n > ring.MaxPayloadCap {
-			return g, fmt.Errorf("%w: %dx%dx%d is %d bytes, more than %d", ring.ErrInvalidFrame, o.MaxWidth, o.MaxHeight, c, n, int64(ring.MaxPayloadCap))
+		if n > layout.MaxPayloadCap {
+			return g, fmt.Errorf("%w: %dx%dx%d is %d bytes, more than %d", ring.ErrInvalidFrame, o.MaxWidth, o.MaxHeight, c, n, int64(layout.MaxPayloadCap))
 		}
 		g.PayloadCap = int(n)
 	}
@@ -90,19 +85,27 @@ type Writer struct {
 	opts       Options
 	file       *shm.File
 	mapping    *shm.Mapping
-	seg        *ring.Segment
+	seg        *layout.Segment
 	geo        ring.Geometry
 	gen        uint64
-	next       uint64 // number of the next frame
-	loan       Loan   // the one loan, reused; loan.active says if it is out
-	seq        seqlockWriter
+	seq        seqlock.Writer
+
+	// mu guards the loan, the frame numbering and the closing state, and
+	// keeps the mapping alive for Stats; cond (on mu) tells a waiting
+	// Close that the loan ended.
+	mu      sync.Mutex
+	cond    sync.Cond
+	next    uint64 // number of the next frame
+	loan    loan   // the one loan; loan.ticket != 0 while it is out
+	tickets uint64 // the last ticket handed out
+	closing bool   // Close was called: no new loan
+	closed  bool   // Close is past waiting: the mapping goes
+	final   ring.Status
+	done    chan struct{} // closed when Close has released everything
 
 	stop     chan struct{}
 	stopped  *sync.WaitGroup // its own allocation: the heartbeat and the cleanup must not point into w
 	cleanup  runtime.Cleanup
-	closeMu  sync.RWMutex // Stats holds it shared, Close exclusively
-	closed   bool
-	final    ring.Stats // the superblock at Close, for Stats after Close
 	stats    counters
 	restarts uint64 // writer opens of this ring before ours (generation-1)
 }
@@ -113,25 +116,29 @@ func Open(name string, opts Options) (*Writer, error) {
 	if err := ring.CheckName(name); err != nil {
 		return nil, err
 	}
+	if opts.MetaBytes < 0 {
+		return nil, fmt.Errorf("open ring %q: %w: metadata size %d is negative", name, ring.ErrInvalidFrame, opts.MetaBytes)
+	}
 	g, err := opts.geometry()
 	if err != nil {
-		return nil, fmt.Errorf("ring %q: %w", name, err)
+		return nil, fmt.Errorf("open ring %q: %w", name, err)
 	}
-	if opts.Mode == 0 {
-		opts.Mode = 0o600
+	if opts.Perm == 0 {
+		opts.Perm = 0o600
 	}
-	if opts.Mode.Perm()&0o002 != 0 {
-		return nil, fmt.Errorf("ring %q: %w: mode %04o is world-writable; use 0600, 0640 or 0660", name, ring.ErrUnsafeFile, uint32(opts.Mode.Perm()))
+	if opts.Perm.Perm()&0o002 != 0 {
+		return nil, fmt.Errorf("open ring %q: %w: permission %04o is world-writable", name, ring.ErrUnsafeFile, uint32(opts.Perm.Perm()))
 	}
 	if opts.Heartbeat <= 0 {
 		opts.Heartbeat = defaultHeartbeat
 	}
-	w := &Writer{name: name, path: ring.Path(opts.Dir, name), opts: opts, geo: g, stop: make(chan struct{}), stopped: new(sync.WaitGroup)}
+	w := &Writer{name: name, path: ring.Path(opts.Dir, name), opts: opts, geo: g,
+		done: make(chan struct{}), stop: make(chan struct{}), stopped: new(sync.WaitGroup)}
+	w.cond.L = &w.mu
 	if err := w.open(); err != nil {
 		return nil, err
 	}
-	w.loan.w = w
-	w.seg.Heartbeat().Store(shm.Monotonic())
+	w.seg.Heartbeat().Store(ring.Now())
 	w.stopped.Add(1)
 	go heartbeat(w.seg, w.opts.Heartbeat, w.stop, w.stopped)
 	// A Writer dropped without Close still gets its heartbeat stopped, its
@@ -178,19 +185,13 @@ func (w *Writer) open() error {
 }
 
 func (w *Writer) wrapOpen(err error) error {
-	switch {
-	case errors.Is(err, shm.ErrUnsafeFile):
-		return fmt.Errorf("ring %q: %w; remove %s and start again", w.name, err, w.path)
-	case errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("ring %q: %w; run as the ring's owner or remove %s", w.name, err, w.path)
-	}
-	return fmt.Errorf("ring %q: %w", w.name, err)
+	return fmt.Errorf("open ring %q: %w", w.name, err)
 }
 
 // reuse takes over an existing segment f: same geometry in place,
 // otherwise a replacement.
 func (w *Writer) reuse(f *shm.File) error {
-	if _, err := f.CheckSafe(shm.Trust{GroupWrite: w.opts.Mode&0o020 != 0}); err != nil {
+	if _, err := f.CheckSafe(shm.Trust{GroupWrite: w.opts.Perm&0o020 != 0}); err != nil {
 		return w.wrapOpen(err)
 	}
 	if err := f.LockWrite(); err != nil {
@@ -203,31 +204,31 @@ func (w *Writer) reuse(f *shm.File) error {
 	if err != nil {
 		return w.wrapOpen(err)
 	}
-	var old *ring.Segment
+	var old *layout.Segment
 	var m *shm.Mapping
-	if info.Size >= ring.SuperblockSize && info.Size <= ring.MaxFileSize {
+	if info.Size >= layout.SuperblockSize && info.Size <= layout.MaxFileSize {
 		m, err = shm.Map(f, int(info.Size), true)
 		if err != nil {
 			return w.wrapOpen(err)
 		}
 		err = shm.Guard(func() error {
 			var aerr error
-			old, aerr = ring.Attach(m.Bytes())
+			old, aerr = layout.Attach(m.Bytes())
 			return aerr
 		})
 		if err != nil {
 			old = nil
 		}
 	}
-	if old != nil && old.Geometry() == w.geo && info.Size == w.geo.FileSize() {
+	if old != nil && old.Geometry() == w.geo && info.Size == w.geo.Size() {
 		w.file, w.mapping, w.seg = f, m, old
 		return w.takeOver()
 	}
 	// Another geometry, or not a valid ring: replace it, carrying the frame
 	// numbering over when the old superblock could be read.
-	var carry *ring.Stats
+	var carry *ring.Status
 	if old != nil {
-		st := old.Stats()
+		st := old.Status()
 		carry = &st
 	}
 	if err := w.create(carry, true); err != nil {
@@ -250,7 +251,7 @@ func (w *Writer) reuse(f *shm.File) error {
 
 // peekPID reads the writer pid from a superblock without trusting it.
 func peekPID(f *shm.File) int {
-	var b [ring.SuperblockSize]byte
+	var b [layout.SuperblockSize]byte
 	n, _ := f.OSFile().ReadAt(b[:], 0)
 	if n < 68 {
 		return 0
@@ -262,15 +263,14 @@ func peekPID(f *shm.File) int {
 // place: link (fails if the name exists) for a fresh ring, rename over the
 // old object when replace is set. Readers never see a half-formatted
 // superblock. carry, if set, continues the old ring's numbering.
-func (w *Writer) create(carry *ring.Stats, replace bool) error {
+func (w *Writer) create(carry *ring.Status, replace bool) error {
 	tmp := fmt.Sprintf("%s/.framering-tmp.%d.%s", dirOf(w.opts.Dir), os.Getpid(), w.name)
 	os.Remove(tmp) // left by a crash of a process that had our pid
-	size := w.geo.FileSize()
-	f, err := shm.Create(tmp, size, w.opts.Mode)
+	size := w.geo.Size()
+	f, err := shm.Create(tmp, size, w.opts.Perm)
 	if err != nil {
-		if errors.Is(err, shm.ErrNoSpace) {
-			return fmt.Errorf("ring %q: %w: %v; free space there, use fewer slots or a smaller frame size, or in a container start it with --shm-size=%dm or more",
-				w.name, ring.ErrNoSpace, err, (size+64<<20)>>20)
+		if errors.Is(err, ring.ErrNoSpace) {
+			return &NoSpaceError{Ring: w.name, Dir: dirOf(w.opts.Dir), Need: size}
 		}
 		return w.wrapOpen(err)
 	}
@@ -286,10 +286,10 @@ func (w *Writer) create(carry *ring.Stats, replace bool) error {
 	if err != nil {
 		return fail(w.wrapOpen(err))
 	}
-	seg, err := ring.Format(m.Bytes(), w.geo, time.Now().UnixNano())
+	seg, err := layout.Format(m.Bytes(), w.geo, time.Now().UnixNano())
 	if err != nil {
 		m.Unmap()
-		return fail(fmt.Errorf("ring %q: %w", w.name, err))
+		return fail(fmt.Errorf("create ring %q: %w", w.name, err))
 	}
 	if carry != nil {
 		seg.Head().Store(carry.Head)
@@ -299,7 +299,7 @@ func (w *Writer) create(carry *ring.Stats, replace bool) error {
 	}
 	// Readers may look before takeOver: show them a live writer already.
 	seg.WriterPID().Store(uint32(os.Getpid()))
-	seg.Heartbeat().Store(shm.Monotonic())
+	seg.Heartbeat().Store(ring.Now())
 	if !replace {
 		err = shm.Link(tmp, w.path)
 		os.Remove(tmp)
@@ -313,7 +313,7 @@ func (w *Writer) create(carry *ring.Stats, replace bool) error {
 		if errors.Is(err, fs.ErrExist) {
 			return err
 		}
-		return fmt.Errorf("ring %q: move new segment into place: %w", w.name, err)
+		return fmt.Errorf("create ring %q: move the new segment into place: %w", w.name, err)
 	}
 	w.file, w.mapping, w.seg = f, m, seg
 	return w.takeOver()
@@ -352,14 +352,14 @@ func (w *Writer) takeOver() error {
 		w.restarts = w.gen - 1
 		seg.WriterPID().Store(uint32(os.Getpid()))
 		seg.WriterStart().Store(time.Now().UnixNano())
-		seg.Heartbeat().Store(shm.Monotonic())
+		seg.Heartbeat().Store(ring.Now())
 		// Wake readers waiting for a writer to come back.
 		seg.Notify().Add(1)
 		shm.FutexWake(seg.Notify(), math.MaxInt32)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("ring %q: %w: %v", w.name, ring.ErrTruncated, err)
+		return fmt.Errorf("open ring %q: %w (%v)", w.name, ring.ErrTruncated, err)
 	}
 	return nil
 }
@@ -367,7 +367,7 @@ func (w *Writer) takeOver() error {
 // heartbeat stamps seg's heartbeat every period until stop closes. It
 // holds no reference to the Writer, so a Writer dropped without Close can
 // be collected (and cleaned up).
-func heartbeat(seg *ring.Segment, period time.Duration, stop <-chan struct{}, done *sync.WaitGroup) {
+func heartbeat(seg *layout.Segment, period time.Duration, stop <-chan struct{}, done *sync.WaitGroup) {
 	defer done.Done()
 	t := time.NewTicker(period)
 	defer t.Stop()
@@ -378,7 +378,7 @@ func heartbeat(seg *ring.Segment, period time.Duration, stop <-chan struct{}, do
 		case <-t.C:
 			// Guarded: someone may truncate the object under us.
 			shm.Guard(func() error {
-				seg.Heartbeat().Store(shm.Monotonic())
+				seg.Heartbeat().Store(ring.Now())
 				return nil
 			})
 		}
@@ -398,33 +398,38 @@ func (w *Writer) Geometry() ring.Geometry { return w.geo }
 // writer, +1 for each writer open after it.
 func (w *Writer) Generation() uint64 { return w.gen }
 
-// Closed reports whether Close was called.
-func (w *Writer) Closed() bool {
-	w.closeMu.RLock()
-	defer w.closeMu.RUnlock()
-	return w.closed
-}
-
-// Segment returns the mapped segment, for tools that inspect it (stat,
-// metrics). It is valid until Close.
-func (w *Writer) Segment() *ring.Segment { return w.seg }
-
 // Close stops the writer and releases the segment; readers keep it and
-// see the writer gone. It is safe to call more than once.
+// see the writer gone. It is safe to call more than once and from any
+// goroutine.
+//
+// A loan that is out when Close is called is waited for: Close returns
+// after another goroutine commits or aborts it (bbolt's rule for open
+// transactions). Calling Close from the goroutine that holds the loan
+// therefore never returns: end the loan first. Reserve and Publish fail
+// with [ring.ErrClosed] from the moment Close is called.
+//
+// After Close, slices of the mapping ([Loan.Data]) no longer point to the
+// ring: the range stays reserved and inaccessible for a while (see the
+// package documentation, Caveats), so a stale access faults.
 func (w *Writer) Close() error {
-	w.closeMu.Lock()
-	defer w.closeMu.Unlock()
-	if w.closed {
+	w.mu.Lock()
+	if w.closing {
+		w.mu.Unlock()
+		<-w.done
 		return nil
 	}
+	w.closing = true
+	for w.loan.ticket != 0 {
+		w.cond.Wait()
+	}
+	shm.Guard(func() error { w.final = w.seg.Status(); return nil })
 	w.closed = true
+	w.mu.Unlock()
+	defer close(w.done)
+
 	w.cleanup.Stop()
 	close(w.stop)
 	w.stopped.Wait()
-	shm.Guard(func() error { w.final = w.seg.Stats(); return nil })
-	if w.loan.active {
-		w.loan.Abort()
-	}
 	// Drop the lock first, then wake readers: they find it gone at once.
 	// The mapping outlives the descriptor.
 	ferr := w.file.Close()
@@ -441,7 +446,7 @@ func (w *Writer) Close() error {
 func (w *Writer) Remove() error {
 	err := w.Close()
 	if rerr := os.Remove(w.path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-		err = errors.Join(err, fmt.Errorf("ring %q: remove: %w", w.name, rerr))
+		err = errors.Join(err, fmt.Errorf("remove ring %q: %w", w.name, rerr))
 	}
 	return err
 }
@@ -454,9 +459,9 @@ func Remove(dir, name string) error {
 	}
 	if err := os.Remove(ring.Path(dir, name)); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("ring %q: %w (no %s)", name, ring.ErrNotFound, ring.Path(dir, name))
+			return fmt.Errorf("remove ring %q: %w", name, ring.ErrNotFound)
 		}
-		return fmt.Errorf("ring %q: remove: %w", name, err)
+		return fmt.Errorf("remove ring %q: %w", name, err)
 	}
 	return nil
 }
@@ -477,10 +482,11 @@ type Stats struct {
 	Aborts       uint64 // loans rolled back
 	MirrorErrors uint64 // frames the Mirror refused
 	Restarts     uint64 // writer opens of this ring before this one
-	// Publish is the distribution of publish durations in ns: the whole
-	// Publish call (copy included), or the Commit call for a loan.
-	Publish *hist.Snapshot
-	Ring    ring.Stats
+	// Publish is the distribution of publish durations: the whole Publish
+	// call (copy included), or the Commit call for a loan.
+	Publish ring.Latency
+	// Ring is the ring's superblock; after Close, as it was at Close.
+	Ring ring.Status
 }
 
 // Stats returns the writer's counters. Safe from any goroutine, also after
@@ -492,15 +498,15 @@ func (w *Writer) Stats() Stats {
 		Aborts:       w.stats.aborts.Load(),
 		MirrorErrors: w.stats.mirrorErrors.Load(),
 		Restarts:     w.restarts,
-		Publish:      w.stats.publish.Snapshot(),
+		Publish:      w.stats.publish.Snapshot().Latency(),
 	}
-	w.closeMu.RLock()
-	defer w.closeMu.RUnlock()
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.closed {
 		st.Ring = w.final
 		return st
 	}
-	shm.Guard(func() error { st.Ring = w.seg.Stats(); return nil })
+	shm.Guard(func() error { st.Ring = w.seg.Status(); return nil })
 	return st
 }
 
@@ -511,3 +517,18 @@ func (w *Writer) MirrorErr() error {
 	}
 	return nil
 }
+
+// NoSpaceError says the shared-memory file system could not hold a new
+// ring. It matches [ring.ErrNoSpace].
+type NoSpaceError struct {
+	Ring string
+	Dir  string // the shared-memory directory
+	Need int64  // bytes the ring needs
+}
+
+func (e *NoSpaceError) Error() string {
+	return fmt.Sprintf("create ring %q: %v: it needs %d bytes in %s", e.Ring, ring.ErrNoSpace, e.Need, e.Dir)
+}
+
+// Is reports whether target is [ring.ErrNoSpace].
+func (e *NoSpaceError) Is(target error) bool { return target == ring.ErrNoSpace }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/framering/framering/consumer"
+	"github.com/framering/framering/internal/shm"
 	"github.com/framering/framering/internal/testutil"
 	"github.com/framering/framering/producer"
 	"github.com/framering/framering/ring"
@@ -33,9 +34,12 @@ func TestMain(m *testing.M) {
 	testutil.Main(m)
 }
 
+// open opens ring name in dir with o and removes it when the test ends.
 func open(t *testing.T, dir, name string, o producer.Options) *producer.Writer {
 	t.Helper()
-	return testutil.OpenWriter(t, dir, name, o)
+	o.Dir = dir
+	w, err := producer.Open(name, o)
+	return testutil.Removing(t, w, err)
 }
 
 func TestBadFramesRejectedNothingPublished(t *testing.T) {
@@ -49,8 +53,8 @@ func TestBadFramesRejectedNothingPublished(t *testing.T) {
 		msg  string
 	}{
 		{"too large", ring.FrameInfo{Width: 65, Height: 48, Format: ring.BGR8}, ring.ErrFrameTooLarge, "the slots hold 9216"},
-		{"zero width", ring.FrameInfo{Width: 0, Height: 48, Format: ring.BGR8}, ring.ErrInvalidFrame, "width and height"},
-		{"negative height", ring.FrameInfo{Width: 8, Height: -1, Format: ring.BGR8}, ring.ErrInvalidFrame, "width and height"},
+		{"zero width", ring.FrameInfo{Width: 0, Height: 48, Format: ring.BGR8}, ring.ErrInvalidFrame, "0x48 is outside"},
+		{"negative height", ring.FrameInfo{Width: 8, Height: -1, Format: ring.BGR8}, ring.ErrInvalidFrame, "8x-1 is outside"},
 		{"short stride", ring.FrameInfo{Width: 8, Height: 8, Format: ring.BGR8, Stride: 23}, ring.ErrInvalidFrame, "stride 23 is smaller than a row of 24"},
 		{"unknown format", ring.FrameInfo{Width: 8, Height: 8, Format: 99}, ring.ErrInvalidFrame, "unknown pixel format 99"},
 		{"no format", ring.FrameInfo{Width: 8, Height: 8}, ring.ErrInvalidFrame, "unknown pixel format 0"},
@@ -65,6 +69,11 @@ func TestBadFramesRejectedNothingPublished(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), name) {
 				t.Errorf("error %q does not name the ring", err)
+			}
+			// Reserve checks the same before anything is written, and a
+			// refused reservation leaves no loan out.
+			if _, err := w.Reserve(tc.info); !errors.Is(err, tc.want) {
+				t.Fatalf("Reserve = %v, want %v", err, tc.want)
 			}
 		})
 	}
@@ -83,34 +92,47 @@ func TestBadFramesRejectedNothingPublished(t *testing.T) {
 
 func TestLoanCommitAbort(t *testing.T) {
 	dir, name := testutil.ShmDir(t), testutil.Name(t)
-	w := open(t, dir, name, producer.Options{MaxFrameBytes: 100, Slots: 2})
-	r, err := consumer.Open(name, consumer.Options{Dir: dir, Start: consumer.StartOldest})
+	w := open(t, dir, name, producer.Options{MaxFrameBytes: 100, Slots: 2, MetaBytes: 8})
+	r, err := consumer.Open(name, consumer.Options{Dir: dir, StartAt: consumer.Oldest})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	l, err := w.Reserve()
+	raw5 := ring.FrameInfo{Format: ring.Raw, Len: 5}
+	l, err := w.Reserve(ring.FrameInfo{Format: ring.Raw, Len: 5, Meta: []byte("bo")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Reserve(); !errors.Is(err, ring.ErrLoanOutstanding) {
+	if _, err := w.Reserve(raw5); !errors.Is(err, ring.ErrLoanOutstanding) {
 		t.Fatalf("second Reserve = %v, want ErrLoanOutstanding", err)
 	}
-	copy(l.Pixels(), "hello")
-	copy(l.Meta(), "box")
-	if err := l.Commit(ring.FrameInfo{Format: ring.Raw, Len: 5, MetaLen: 3}); err != nil {
+	if n := len(l.Data()); n != 5 {
+		t.Fatalf("Data is %d bytes, want exactly the 5 reserved", n)
+	}
+	copy(l.Data(), "hello")
+	if _, err := fmt.Fprint(l.Meta(), "x"); err != nil { // appended to the "bo" given to Reserve
+		t.Fatal(err)
+	}
+	if n := l.Meta().Len(); n != 3 {
+		t.Fatalf("metadata length %d, want 3", n)
+	}
+	if _, err := l.Meta().Write(make([]byte, 6)); !errors.Is(err, ring.ErrFrameTooLarge) {
+		t.Fatalf("metadata past the slot's 8 bytes: %v, want ErrFrameTooLarge", err)
+	}
+	l.SetCapture(12345)
+	if err := l.Commit(); err != nil {
 		t.Fatal(err)
 	}
 	// An aborted loan over slot 1 leaves nothing visible; numbering reuses 2.
-	l, _ = w.Reserve()
-	copy(l.Pixels(), "garbage")
+	l, _ = w.Reserve(raw5)
+	copy(l.Data(), "garba")
 	l.Abort()
-	l, _ = w.Reserve()
+	l, _ = w.Reserve(raw5)
 	if l.Number() != 2 {
 		t.Fatalf("after Abort the next loan is frame %d, want 2", l.Number())
 	}
-	copy(l.Pixels(), "world")
-	if err := l.Commit(ring.FrameInfo{Format: ring.Raw, Len: 5}); err != nil {
+	copy(l.Data(), "world")
+	if err := l.Commit(); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"hello", "world"} {
@@ -118,15 +140,163 @@ func TestLoanCommitAbort(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if string(f.Pixels) != want {
-			t.Fatalf("frame %d = %q, want %q", f.Number, f.Pixels, want)
+		if string(f.Data) != want {
+			t.Fatalf("frame %d = %q, want %q", f.Number, f.Data, want)
 		}
-		if want == "hello" && string(f.Meta) != "box" {
-			t.Fatalf("frame 1 metadata %q, want box", f.Meta)
+		if want == "hello" && (string(f.Meta) != "box" || f.Capture != 12345) {
+			t.Fatalf("frame 1 metadata %q capture %d, want box and 12345", f.Meta, f.Capture)
+		}
+		if want == "world" && (len(f.Meta) != 0 || f.Capture != f.Published) {
+			t.Fatalf("frame 2 metadata %q capture %d, want none and the publish time %d", f.Meta, f.Capture, f.Published)
 		}
 	}
-	if st := w.Stats(); st.Frames != 2 || st.Aborts != 1 || st.Bytes != 10 {
+	if st := w.Stats(); st.Frames != 2 || st.Aborts != 1 || st.Bytes != 10 || st.Publish.Count() != 2 {
 		t.Fatalf("writer stats %+v", st)
+	}
+}
+
+// A loan that ended is stale in every copy: it reports ErrLoanEnded, never
+// touches the loan that is out now, and after Close reports ErrClosed.
+func TestStaleLoan(t *testing.T) {
+	dir, name := testutil.ShmDir(t), testutil.Name(t)
+	w, err := producer.Open(name, producer.Options{Dir: dir, MaxFrameBytes: 16, MetaBytes: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Remove(dir, name)
+	info := ring.FrameInfo{Format: ring.Raw, Len: 4}
+	old, err := w.Reserve(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyOfOld := old
+	if err := old.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := w.Reserve(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(cur.Data(), "live")
+	if err := copyOfOld.Commit(); !errors.Is(err, ring.ErrLoanEnded) {
+		t.Errorf("Commit of a committed loan = %v, want ErrLoanEnded", err)
+	}
+	copyOfOld.Abort() // must not abort cur
+	if _, err := copyOfOld.Meta().Write([]byte("m")); !errors.Is(err, ring.ErrLoanEnded) {
+		t.Errorf("metadata write through a stale loan = %v, want ErrLoanEnded", err)
+	}
+	if copyOfOld.Data() != nil || copyOfOld.Number() != 1 || cur.Number() != 2 {
+		t.Errorf("stale loan: Data %v, Number %d (live one %d); want nil, 1 and 2", copyOfOld.Data(), copyOfOld.Number(), cur.Number())
+	}
+	if got := cur.Meta().Len(); got != 0 {
+		t.Errorf("the live loan got metadata through a stale one: %d bytes", got)
+	}
+	if err := cur.Commit(); err != nil {
+		t.Fatalf("the live loan after a stale Abort: %v", err)
+	}
+	if st := w.Stats(); st.Frames != 2 || st.Aborts != 0 {
+		t.Errorf("stats %+v: want 2 frames, no abort", st)
+	}
+	var zero producer.Loan
+	if err := zero.Commit(); !errors.Is(err, ring.ErrLoanEnded) {
+		t.Errorf("zero Loan Commit = %v", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cur.Commit(); !errors.Is(err, ring.ErrClosed) {
+		t.Errorf("Commit after Close = %v, want ErrClosed", err)
+	}
+	if _, err := w.Reserve(info); !errors.Is(err, ring.ErrClosed) {
+		t.Errorf("Reserve after Close = %v, want ErrClosed", err)
+	}
+	if _, err := w.Publish(info, []byte("abcd")); !errors.Is(err, ring.ErrClosed) {
+		t.Errorf("Publish after Close = %v, want ErrClosed", err)
+	}
+}
+
+// Close waits for the loan that is out (bbolt's rule): the slot stays
+// writable until the holder commits, the commit is published, then Close
+// returns. A new Reserve is refused meanwhile.
+func TestCloseWaitsForLoan(t *testing.T) {
+	dir, name := testutil.ShmDir(t), testutil.Name(t)
+	w, err := producer.Open(name, producer.Options{Dir: dir, MaxFrameBytes: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Remove(dir, name)
+	l, err := w.Reserve(ring.FrameInfo{Format: ring.Raw, Len: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := l.Data()
+	closed := make(chan error, 1)
+	go func() { closed <- w.Close() }()
+	// Wait until Close is waiting for the loan, or has returned (the bug).
+	testutil.Eventually(t, "Close waiting for the loan", func() bool {
+		select {
+		case <-closed:
+			t.Fatal("Close returned while a loan was out")
+		default:
+		}
+		return w.Closing()
+	})
+	select {
+	case <-closed:
+		t.Fatal("Close returned while a loan was out")
+	default:
+	}
+	if _, err := w.Reserve(ring.FrameInfo{Format: ring.Raw, Len: 1}); !errors.Is(err, ring.ErrClosed) && !errors.Is(err, ring.ErrLoanOutstanding) {
+		t.Errorf("Reserve while closing = %v", err)
+	}
+	if st := w.Stats(); st.Frames != 0 { // Stats does not wait for the loan
+		t.Errorf("stats while closing: %+v", st)
+	}
+	if err := shm.Guard(func() error { copy(data, "late"); return nil }); err != nil {
+		t.Fatalf("the loan's slot while Close waits: %v", err)
+	}
+	if err := l.Commit(); err != nil {
+		t.Fatalf("Commit while Close waits: %v", err)
+	}
+	if err := testutil.Receive(t, closed, "Close after the loan was committed"); err != nil {
+		t.Fatal(err)
+	}
+	if st := w.Stats(); st.Frames != 1 || st.Ring.Head != 1 {
+		t.Errorf("the loan committed during Close was not published: %+v", st)
+	}
+	if err := l.Commit(); !errors.Is(err, ring.ErrClosed) {
+		t.Errorf("Commit after Close = %v, want ErrClosed", err)
+	}
+}
+
+// After Close, a slice of the writer's mapping that someone kept faults on
+// access, even after other rings of the same size are mapped, instead of
+// reading or writing another ring's memory.
+func TestStaleSliceAfterCloseFaults(t *testing.T) {
+	dir, name := testutil.ShmDir(t), testutil.Name(t)
+	const size = 1 << 16
+	w, err := producer.Open(name, producer.Options{Dir: dir, MaxFrameBytes: size, Slots: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := w.Reserve(ring.FrameInfo{Format: ring.Raw, Len: size})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := l.Data()
+	l.Commit()
+	if err := w.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	// Rings of the same size, mapped after: the kernel would hand the freed
+	// range to the first of them.
+	for i := 0; i < 4; i++ {
+		wi := open(t, dir, fmt.Sprintf("%s-%d", name, i), producer.Options{MaxFrameBytes: size, Slots: 2})
+		wi.Publish(ring.FrameInfo{Format: ring.Raw}, make([]byte, size))
+	}
+	err = shm.Guard(func() error { stale[0] = 1; return nil })
+	if !errors.Is(err, shm.ErrFault) {
+		t.Fatalf("write through a slice of a closed writer = %v, want a fault", err)
 	}
 }
 
@@ -159,7 +329,7 @@ func TestSecondWriterNamesPID(t *testing.T) {
 	if !errors.Is(err, ring.ErrBusy) {
 		t.Fatalf("second writer: %v, want ErrBusy", err)
 	}
-	want := fmt.Sprintf("ring %q: already written by pid %s; stop that producer or pick another name", name, pid)
+	want := fmt.Sprintf("ring %q: already written by pid %s", name, pid)
 	if err.Error() != want {
 		t.Fatalf("error\n %s\nwant\n %s", err, want)
 	}
@@ -232,12 +402,12 @@ func TestUnsafeFilesRefused(t *testing.T) {
 			t.Skip("needs root to chown a file to another user")
 		}
 		name := testutil.Name(t)
-		w := open(t, dir, name, producer.Options{MaxFrameBytes: 10, Mode: 0o640})
+		w := open(t, dir, name, producer.Options{MaxFrameBytes: 10, Perm: 0o640})
 		w.Publish(ring.FrameInfo{Format: ring.Raw}, []byte("shared"))
 		if err := os.Chown(ring.Path(dir, name), 65534, 65534); err != nil {
 			t.Skipf("chown: %v", err)
 		}
-		if _, err := consumer.Open(name, consumer.Options{Dir: dir}); !errors.Is(err, ring.ErrUnsafeFile) || !strings.Contains(err.Error(), "AllowOtherOwner") {
+		if _, err := consumer.Open(name, consumer.Options{Dir: dir}); !errors.Is(err, ring.ErrUnsafeFile) || !strings.Contains(err.Error(), "belongs to uid 65534") {
 			t.Fatalf("default reader of another owner's ring: %v", err)
 		}
 		r, err := consumer.Open(name, consumer.Options{Dir: dir, AllowOtherOwner: true})
@@ -245,20 +415,20 @@ func TestUnsafeFilesRefused(t *testing.T) {
 			t.Fatalf("reader with AllowOtherOwner: %v", err)
 		}
 		defer r.Close()
-		if f, err := r.Read(t.Context(), nil); err != nil || string(f.Pixels) != "shared" {
-			t.Fatalf("read %q, %v", f.Pixels, err)
+		if f, err := r.Read(t.Context(), nil); err != nil || string(f.Data) != "shared" {
+			t.Fatalf("read %q, %v", f.Data, err)
 		}
 	})
-	t.Run("world-writable mode option", func(t *testing.T) {
-		_, err := producer.Open(testutil.Name(t), producer.Options{Dir: dir, MaxFrameBytes: 10, Mode: 0o666})
+	t.Run("world-writable permission option", func(t *testing.T) {
+		_, err := producer.Open(testutil.Name(t), producer.Options{Dir: dir, MaxFrameBytes: 10, Perm: 0o666})
 		if !errors.Is(err, ring.ErrUnsafeFile) {
-			t.Errorf("Mode 0666: %v", err)
+			t.Errorf("Perm 0666: %v", err)
 		}
 	})
 }
 
-// A tmpfs too small for the ring fails at creation with the --shm-size
-// needed, and leaves nothing behind.
+// A tmpfs too small for the ring fails at creation with the size needed,
+// and leaves nothing behind.
 func TestNoSpaceOnSmallTmpfs(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a small tmpfs needs root (CI runs as root)")
@@ -272,8 +442,12 @@ func TestNoSpaceOnSmallTmpfs(t *testing.T) {
 	if !errors.Is(err, ring.ErrNoSpace) {
 		t.Fatalf("Open on a 1 MiB tmpfs = %v, want ErrNoSpace", err)
 	}
-	if !strings.Contains(err.Error(), "--shm-size=") {
-		t.Errorf("error does not say which --shm-size is needed: %v", err)
+	var ns *producer.NoSpaceError
+	if !errors.As(err, &ns) || ns.Need != (ring.Geometry{Slots: 8, PayloadCap: 640 * 480 * 3}).Size() || ns.Ring != "big" {
+		t.Errorf("error does not say what the ring needs: %#v", err)
+	}
+	if strings.Contains(err.Error(), ".framering-tmp") {
+		t.Errorf("error names the temporary file: %v", err)
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("failed creation left %v", ents)
@@ -340,8 +514,8 @@ func TestReopenNewGeometry(t *testing.T) {
 		}
 		break
 	}
-	if err != nil || f.Number != 6 || len(f.Pixels) != 10000 || f.Pixels[9999] != 7 {
-		t.Fatalf("read after replacement: frame %d len %d err %v", f.Number, len(f.Pixels), err)
+	if err != nil || f.Number != 6 || len(f.Data) != 10000 || f.Data[9999] != 7 {
+		t.Fatalf("read after replacement: frame %d len %d err %v", f.Number, len(f.Data), err)
 	}
 	if g := r.Geometry(); g.Slots != 4 || g.PayloadCap != 10000 {
 		t.Fatalf("reader geometry %v after re-map", g)
@@ -372,8 +546,8 @@ func TestStatsAfterClose(t *testing.T) {
 	w.Close()
 	<-done
 	st := w.Stats()
-	if !w.Closed() || st.Frames != 2 || st.Ring.Head != 2 || st.Ring.FramesTotal != 2 {
-		t.Fatalf("after Close: closed %v, stats %+v", w.Closed(), st)
+	if !w.IsClosed() || st.Frames != 2 || st.Ring.Head != 2 || st.Ring.FramesTotal != 2 {
+		t.Fatalf("after Close: closed %v, stats %+v", w.IsClosed(), st)
 	}
 }
 
@@ -392,7 +566,7 @@ func TestDroppedWithoutCloseIsCleanedUp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}()
-	open := func() int {
+	openFDs := func() int {
 		n := 0
 		ents, _ := os.ReadDir("/proc/self/fd")
 		for _, e := range ents {
@@ -404,14 +578,14 @@ func TestDroppedWithoutCloseIsCleanedUp(t *testing.T) {
 		}
 		return n
 	}
-	for i := 0; i < 50 && open() > 0; i++ {
+	for i := 0; i < 50 && openFDs() > 0; i++ {
 		runtime.GC()
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := open(); n != 0 {
+	if n := openFDs(); n != 0 {
 		t.Fatalf("%d descriptors of the ring still open after GC", n)
 	}
-	w := testutil.OpenWriter(t, dir, name, producer.Options{MaxFrameBytes: 16})
+	w := open(t, dir, name, producer.Options{MaxFrameBytes: 16})
 	if w.Generation() != 2 {
 		t.Fatalf("writer after the dropped one: generation %d, want 2", w.Generation())
 	}

@@ -1,31 +1,29 @@
-// Package ring defines framering's shared-memory segment format, version 1:
-// the superblock, the slot header, the geometry that places slots and
-// payloads, and the validation that every reader and writer applies to what
-// it finds in shared memory. docs/PROTOCOL.md documents the format to the
-// byte for readers in other languages.
+// Package ring holds what users of framering name: ring names and paths,
+// pixel formats, frame descriptions ([FrameInfo], [Frame]), the
+// [Geometry] of a ring, a ring's superblock [Status], latency snapshots
+// ([Latency]) and the sentinel errors that every package of the module
+// wraps.
 //
-// ring knows nothing of roles: package producer writes segments, package
-// consumer reads them. Both use the sentinel errors declared here, so
-// callers match errors with errors.Is(err, ring.ErrWriterGone) and friends
-// whichever side returned them.
+// The segment format itself (superblock, slot header, offsets, validation)
+// is internal to the module (internal/layout) and documented to the byte in
+// docs/PROTOCOL.md for readers in other languages. Package producer writes
+// rings, package consumer reads them.
 //
-// # Untrusted memory
+// ring imports nothing else of the module and has no state; everything in
+// it is safe for concurrent use.
 //
-// A segment is shared with other processes, any of which may be buggy.
-// [ParseSuperblock] and [Attach] validate the static geometry once, against
-// the object's size, and [Segment] keeps private copies of the offsets so
-// that nothing written into the segment later can move an access out of
-// bounds. [SlotHeader.Info] validates every slot header field before a
-// payload length is used. Neither panics on any input (fuzzed by
-// FuzzParseSuperblock and FuzzSlotInfo).
+// # Caveats
 //
-// # Concurrency and lifetimes
-//
-// A [Segment] is a view of a mapping owned by the caller; it is valid until
-// the caller unmaps it, and so is every slice and pointer it returns
-// ([Segment.Payload], [Segment.Meta], [Segment.Slot]). Live superblock words
-// are read and written only through the atomic accessors ([Segment.Head],
-// [Segment.Notify], ...); slot contents only under the slot's seqlock
-// (package seqlock). Segment's methods are safe for concurrent use; the
-// memory they return is not protected by anything but the seqlock.
+//   - A [Frame]'s Data and Meta may alias shared memory (a view's frame):
+//     the package that returned the frame says for how long they are
+//     valid.
+//   - [Status] and the frames a reader gets come from memory that another
+//     process writes: they were validated, but they say what that process
+//     wrote, not what is true.
+//   - Times: Capture, Published and Status.Heartbeat are CLOCK_MONOTONIC
+//     ([Now]), comparable across processes of one host only; Frame.Wall and
+//     Status's times are the wall clock.
+//   - [Latency] quantiles are within 3.2 % of the true value (bucketed).
+//   - Which errors are retryable and which final: see the Errors comment
+//     below and the Caveats of packages producer and consumer.
 package ring

@@ -4,13 +4,20 @@ import (
 	"errors"
 	"fmt"
 	"os"
-
-	"github.com/framering/framering/internal/shm"
 )
 
-// Errors, grouped by the operation that returns them. producer and consumer
-// return these (wrapped with the ring name and advice); match them with
-// errors.Is.
+// Errors, grouped by the operation that returns them. Every error of
+// packages producer and consumer wraps one of these (with the ring name and
+// what happened); match them with errors.Is. The messages say what
+// happened, not what to do: the framering command adds that.
+//
+// Retryable or final: [ErrWriterGone], [ErrOverwritten] and a torn read
+// (which is retried inside the library and never returned) are part of a
+// ring's normal life, and the next call goes on. [ErrNotFound] goes away
+// when a writer creates the ring (consumer.OpenWait waits for it).
+// [ErrTruncated] from a reader is followed by a re-open at the next read.
+// [ErrBusy] lasts as long as the other writer. Everything else is final
+// for the call that returned it: fix the input, the file or the program.
 var (
 	// Naming and opening.
 
@@ -20,11 +27,12 @@ var (
 	// ErrNotFound is returned when no ring of that name exists.
 	ErrNotFound = errors.New("ring does not exist")
 	// ErrUnsafeFile is returned when the object is a symbolic link, not a
-	// regular file, owned by another user, or writable by others.
-	ErrUnsafeFile = shm.ErrUnsafeFile
-	// ErrNoSpace is returned at creation when the shm file system cannot
-	// hold the ring.
-	ErrNoSpace = shm.ErrNoSpace
+	// regular file, owned by another user, or writable by others than the
+	// reader trusts.
+	ErrUnsafeFile = errors.New("unsafe shared-memory file")
+	// ErrNoSpace is returned at creation when the shared-memory file
+	// system cannot hold the ring.
+	ErrNoSpace = errors.New("not enough space in the shared-memory file system")
 
 	// Validation of shared memory (untrusted input).
 
@@ -41,9 +49,11 @@ var (
 	// Writing.
 
 	// ErrBusy is returned when another process is writing the ring.
+	// *BusyError matches it.
 	ErrBusy = errors.New("ring already has a writer")
 	// ErrInvalidFrame is returned for frame info that cannot describe a
-	// frame: zero or negative sizes, unknown pixel format, short stride.
+	// frame (zero or negative sizes, unknown pixel format, short stride) and
+	// for a geometry outside the format's limits.
 	ErrInvalidFrame = errors.New("invalid frame")
 	// ErrFrameTooLarge is returned for a frame or metadata larger than the
 	// slot holds.
@@ -51,6 +61,9 @@ var (
 	// ErrLoanOutstanding is returned by Reserve while an earlier loan is
 	// neither committed nor aborted.
 	ErrLoanOutstanding = errors.New("previous reservation not committed or aborted")
+	// ErrLoanEnded is returned by a loan that was already committed or
+	// aborted (a stale copy); it touches nothing.
+	ErrLoanEnded = errors.New("loan already committed or aborted")
 
 	// Reading.
 
@@ -61,11 +74,15 @@ var (
 	// the caller worked on it: whatever it computed from the view is
 	// invalid.
 	ErrOverwritten = errors.New("frame overwritten while in use")
-	// ErrViewOutstanding is returned by Acquire while an earlier view has
-	// not been released.
+	// ErrViewOutstanding is returned by Acquire and Read while an earlier
+	// view has not been released.
 	ErrViewOutstanding = errors.New("previous view not released")
+	// ErrViewReleased is returned by a view that was already released (a
+	// stale copy); it releases nothing else.
+	ErrViewReleased = errors.New("view already released")
 
-	// ErrClosed is returned by any call on a closed writer or reader.
+	// ErrClosed is returned by any call on a closed writer or reader, and
+	// by a loan or view used after its writer or reader was closed.
 	ErrClosed = os.ErrClosed
 )
 
@@ -90,7 +107,7 @@ type BusyError struct {
 }
 
 func (e *BusyError) Error() string {
-	return fmt.Sprintf("ring %q: already written by pid %d; stop that producer or pick another name", e.Ring, e.PID)
+	return fmt.Sprintf("ring %q: already written by pid %d", e.Ring, e.PID)
 }
 
 // Is reports whether target is [ErrBusy].

@@ -62,7 +62,7 @@ func ParsePixelFormat(s string) (PixelFormat, error) {
 			return PixelFormat(i + 1), nil
 		}
 	}
-	return FormatInvalid, fmt.Errorf("%w: unknown pixel format %q; use one of %s", ErrInvalidFrame, s, strings.Join(formatNames[1:], ", "))
+	return FormatInvalid, fmt.Errorf("%w: unknown pixel format %q (known: %s)", ErrInvalidFrame, s, strings.Join(formatNames[1:], ", "))
 }
 
 // FormatForChannels is the default format for an 8-bit image with c
@@ -87,7 +87,7 @@ func ParseSize(s string) (w, h, c int, err error) {
 	if len(parts) == 2 {
 		parts = append(parts, "3")
 	}
-	bad := fmt.Errorf("%w: size %q is not WxHxC with positive numbers (example: 1920x1080x3)", ErrInvalidFrame, s)
+	bad := fmt.Errorf("%w: size %q is not WxHxC with positive numbers, such as 1920x1080x3", ErrInvalidFrame, s)
 	if len(parts) != 3 {
 		return 0, 0, 0, bad
 	}
@@ -100,7 +100,7 @@ func ParseSize(s string) (w, h, c int, err error) {
 		v[i] = n
 	}
 	if v[2] > 4 {
-		return 0, 0, 0, fmt.Errorf("%w: size %q has %d channels; framering knows 1 to 4", ErrInvalidFrame, s, v[2])
+		return 0, 0, 0, fmt.Errorf("%w: size %q has %d channels, not 1 to 4", ErrInvalidFrame, s, v[2])
 	}
 	return v[0], v[1], v[2], nil
 }
@@ -117,14 +117,12 @@ type FrameInfo struct {
 	// Capture is the CLOCK_MONOTONIC time the frame was captured, in ns
 	// (see [Now]). Zero means the publish time.
 	Capture int64
-	// Meta is copied into the slot's metadata area with the frame. Nil
-	// keeps whatever a loan wrote there with MetaLen bytes.
+	// Meta is the frame's metadata (detections, say), copied into the
+	// slot's metadata area with the frame. A frame as a reader receives it
+	// carries its metadata here.
 	Meta []byte
-	// MetaLen is the metadata length written in place through a loan; it
-	// is ignored when Meta is set.
-	MetaLen int
-	// Len is the payload length for Raw frames; for images it is derived
-	// from Stride*Height.
+	// Len is the payload length in bytes: for Raw frames it must be given;
+	// for images [FrameInfo.Normalize] derives it from Stride*Height.
 	Len int
 }
 
@@ -135,109 +133,62 @@ type Frame struct {
 	Generation uint64    // generation of the writer that published it
 	Published  int64     // CLOCK_MONOTONIC ns when the writer started publishing
 	Wall       time.Time // wall clock at publish
-	// Pixels is the payload. From a copy read it is the caller's buffer;
-	// from a view it aliases shared memory (see consumer.View).
-	Pixels []byte
+	// Data is the payload, Len bytes: pixels, or a Raw frame's bytes. From
+	// a copy read it is the caller's buffer (or a new one, see
+	// consumer.Reader.Read); from a view it aliases shared memory.
+	Data []byte
 }
 
-// Normalize fills in the defaults of fi (Channels, Stride) and checks it
-// against a slot of payloadCap and metaCap bytes. It returns the payload
-// length in bytes. Errors wrap [ErrInvalidFrame] or [ErrFrameTooLarge].
-func (fi *FrameInfo) Normalize(payloadCap, metaCap int) (int, error) {
+// maxDim bounds Width and Height of image frames.
+const maxDim = 1 << 20
+
+// Normalize fills in the defaults of fi (Channels, Stride, and Len for
+// images) and checks that it describes a frame. Errors wrap
+// [ErrInvalidFrame]. Whether the frame fits a ring's slots is checked by
+// the writer (against [Geometry]).
+func (fi *FrameInfo) Normalize() error {
 	if !fi.Format.Valid() {
-		return 0, fmt.Errorf("%w: unknown pixel format %d; use one of the ring.PixelFormat constants", ErrInvalidFrame, uint32(fi.Format))
+		return fmt.Errorf("%w: unknown pixel format %d", ErrInvalidFrame, uint32(fi.Format))
 	}
-	metaLen := fi.MetaLen
-	if fi.Meta != nil {
-		metaLen = len(fi.Meta)
-	}
-	if metaLen < 0 || metaLen > metaCap {
-		return 0, fmt.Errorf("%w: %d bytes of metadata, the slots hold %d", ErrFrameTooLarge, metaLen, metaCap)
-	}
-	fi.MetaLen = metaLen
 	if fi.Format == Raw {
 		if fi.Len <= 0 {
-			return 0, fmt.Errorf("%w: raw frame of %d bytes; give a positive length", ErrInvalidFrame, fi.Len)
+			return fmt.Errorf("%w: raw frame of %d bytes", ErrInvalidFrame, fi.Len)
 		}
-		if fi.Len > payloadCap {
-			return 0, fmt.Errorf("%w: %d bytes, the slots hold %d", ErrFrameTooLarge, fi.Len, payloadCap)
-		}
-		return fi.Len, nil
+		return nil
 	}
-	if fi.Width <= 0 || fi.Height <= 0 || fi.Width > 1<<20 || fi.Height > 1<<20 {
-		return 0, fmt.Errorf("%w: %dx%d; width and height must be in [1, 1048576]", ErrInvalidFrame, fi.Width, fi.Height)
+	if fi.Width <= 0 || fi.Height <= 0 || fi.Width > maxDim || fi.Height > maxDim {
+		return fmt.Errorf("%w: %dx%d is outside [1, %d] x [1, %d]", ErrInvalidFrame, fi.Width, fi.Height, maxDim, maxDim)
 	}
 	want := fi.Format.Channels()
 	if fi.Channels == 0 {
 		fi.Channels = want
 	}
 	if fi.Channels != want {
-		return 0, fmt.Errorf("%w: %v has %d channels, not %d", ErrInvalidFrame, fi.Format, want, fi.Channels)
+		return fmt.Errorf("%w: %v has %d channels, not %d", ErrInvalidFrame, fi.Format, want, fi.Channels)
 	}
 	row := fi.Width * fi.Channels * fi.Format.BytesPerSample()
 	if fi.Stride == 0 {
 		fi.Stride = row
 	}
 	if fi.Stride < row || fi.Stride > 1<<31-1 {
-		return 0, fmt.Errorf("%w: stride %d is smaller than a row of %d bytes (%d x %d channels)", ErrInvalidFrame, fi.Stride, row, fi.Width, fi.Channels)
+		return fmt.Errorf("%w: stride %d is smaller than a row of %d bytes (%d x %d channels)", ErrInvalidFrame, fi.Stride, row, fi.Width, fi.Channels)
 	}
-	n := int64(fi.Stride) * int64(fi.Height)
-	if n > int64(payloadCap) {
-		return 0, fmt.Errorf("%w: %dx%dx%d frame is %d bytes, the slots hold %d; open the ring with a larger frame size", ErrFrameTooLarge, fi.Width, fi.Height, fi.Channels, n, payloadCap)
-	}
-	fi.Len = int(n)
-	return int(n), nil
+	fi.Len = fi.Stride * fi.Height
+	return nil
 }
 
-// Now returns CLOCK_MONOTONIC in ns, the clock of Capture and Published.
-func Now() int64 { return monotonic() }
-
-// Info converts a slot header already copied out of shared memory into
-// frame info, validating every field against the geometry. It never
-// panics; errors wrap [ErrCorrupt].
-func (h *SlotHeader) Info(g Geometry) (FrameInfo, error) {
-	fi := FrameInfo{
-		Width:    int(h.Width),
-		Height:   int(h.Height),
-		Channels: int(h.Channels),
-		Format:   PixelFormat(h.Format),
-		Stride:   int(h.Stride),
-		Capture:  h.CaptureNs,
-		MetaLen:  int(h.MetaLen),
-		Len:      int(min(h.PayloadLen, uint64(MaxPayloadCap)+1)),
+// Fits reports whether fi, normalized, fits a slot of geometry g: Len
+// bytes of payload and len(Meta) bytes of metadata. Errors wrap
+// [ErrFrameTooLarge].
+func (fi *FrameInfo) Fits(g Geometry) error {
+	if fi.Len > g.PayloadCap {
+		if fi.Format == Raw {
+			return fmt.Errorf("%w: %d bytes, the slots hold %d", ErrFrameTooLarge, fi.Len, g.PayloadCap)
+		}
+		return fmt.Errorf("%w: %dx%dx%d frame is %d bytes, the slots hold %d", ErrFrameTooLarge, fi.Width, fi.Height, fi.Channels, fi.Len, g.PayloadCap)
 	}
-	if h.PayloadLen > uint64(g.PayloadCap) {
-		return fi, fmt.Errorf("%w: frame %d payload length %d exceeds slot capacity %d", ErrCorrupt, h.FrameNo, h.PayloadLen, g.PayloadCap)
+	if len(fi.Meta) > g.MetaCap {
+		return fmt.Errorf("%w: %d bytes of metadata, the slots hold %d", ErrFrameTooLarge, len(fi.Meta), g.MetaCap)
 	}
-	check := fi
-	check.Meta = nil
-	n, err := check.Normalize(g.PayloadCap, g.MetaCap)
-	if err != nil {
-		return fi, fmt.Errorf("%w: frame %d header: %v", ErrCorrupt, h.FrameNo, err)
-	}
-	if check.Channels != fi.Channels || check.Stride != fi.Stride || uint64(n) != h.PayloadLen {
-		return fi, fmt.Errorf("%w: frame %d header: %dx%dx%d %v stride %d does not give payload length %d", ErrCorrupt, h.FrameNo, fi.Width, fi.Height, fi.Channels, fi.Format, fi.Stride, h.PayloadLen)
-	}
-	return fi, nil
-}
-
-// Store writes fi (already normalized) into the header of a slot the
-// caller holds odd.
-func (h *SlotHeader) Store(number, generation uint64, fi *FrameInfo, publishNs int64, wall int64) {
-	h.FrameNo = number
-	h.Generation = generation
-	h.Width = uint32(fi.Width)
-	h.Height = uint32(fi.Height)
-	h.Channels = uint32(fi.Channels)
-	h.Format = uint32(fi.Format)
-	h.Stride = uint32(fi.Stride)
-	h.MetaLen = uint32(fi.MetaLen)
-	h.PayloadLen = uint64(fi.Len)
-	capture := fi.Capture
-	if capture == 0 {
-		capture = publishNs
-	}
-	h.CaptureNs = capture
-	h.PublishNs = publishNs
-	h.WallNs = wall
+	return nil
 }

@@ -18,15 +18,15 @@ const MaxNameLen = 200
 // [A-Za-z0-9._-], and not "." or "..".
 func CheckName(name string) error {
 	if name == "" || len(name) > MaxNameLen {
-		return fmt.Errorf("%w: %q has %d characters; use 1 to %d of A-Z a-z 0-9 . _ -", ErrInvalidName, trunc(name), len(name), MaxNameLen)
+		return fmt.Errorf("%w: %q has %d characters, not 1 to %d", ErrInvalidName, trunc(name), len(name), MaxNameLen)
 	}
 	if name == "." || name == ".." {
-		return fmt.Errorf("%w: %q; use 1 to %d of A-Z a-z 0-9 . _ -", ErrInvalidName, name, MaxNameLen)
+		return fmt.Errorf("%w: %q", ErrInvalidName, name)
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Errorf("%w: %q contains %q; use only A-Z a-z 0-9 . _ -", ErrInvalidName, trunc(name), c)
+			return fmt.Errorf("%w: %q contains %q", ErrInvalidName, trunc(name), c)
 		}
 	}
 	return nil

@@ -102,7 +102,7 @@ func benchPlan() (bench.Plan, error) {
 	for _, s := range benchFlags.sizes {
 		sh, err := bench.ParseShape(s)
 		if err != nil {
-			return p, usagef("--sizes: %v", err)
+			return p, usagef("--sizes: %w", err)
 		}
 		p.Shapes = append(p.Shapes, sh)
 	}

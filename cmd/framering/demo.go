@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/framering/framering/consumer"
 	"github.com/framering/framering/internal/pattern"
+	"github.com/framering/framering/internal/proc"
 	"github.com/framering/framering/producer"
 	"github.com/framering/framering/ring"
 )
@@ -50,7 +50,7 @@ and dropped, torn frames accepted (always 0) and latency p50/p99.`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if _, _, _, err := ring.ParseSize(o.size); err != nil {
-				return usagef("--size: %v", err)
+				return usagef("--size: %w", err)
 			}
 			if o.readers < 1 || o.readers > 16 {
 				return usagef("--readers %d: give 1 to 16", o.readers)
@@ -134,12 +134,12 @@ func demoWriter(o demoOpts) error {
 		if tick != nil {
 			<-tick
 		}
-		l, err := w.Reserve()
+		l, err := w.Reserve(info)
 		if err != nil {
 			return err
 		}
-		pattern.Fill(l.Pixels()[:n], l.Number())
-		if err := l.Commit(info); err != nil {
+		pattern.Fill(l.Data(), l.Number())
+		if err := l.Commit(); err != nil {
 			return err
 		}
 		if time.Now().After(nextReport) {
@@ -152,7 +152,7 @@ func demoWriter(o demoOpts) error {
 }
 
 func demoReader(o demoOpts, latest bool) error {
-	opts := consumer.Options{Dir: o.dir, Start: consumer.StartNext}
+	opts := consumer.Options{Dir: o.dir, StartAt: consumer.Next}
 	role := "ordered copy"
 	if latest {
 		opts.Mode, role = consumer.Latest, "latest view"
@@ -170,14 +170,14 @@ func demoReader(o demoOpts, latest bool) error {
 	report := func(final bool) {
 		st := r.Stats()
 		emit(demoStat{Role: role, Final: final, Delivered: st.Delivered, Dropped: st.Dropped(), Torn: torn, Retries: st.Retries,
-			P50us: float64(st.Latency.Quantile(0.5)) / 1e3, P99us: float64(st.Latency.Quantile(0.99)) / 1e3})
+			P50us: us(st.Latency.Quantile(0.5)), P99us: us(st.Latency.Quantile(0.99))})
 	}
 	nextReport := time.Now().Add(time.Second)
 	for {
 		if latest {
 			var bad error
-			err = r.View(ctx, func(f *ring.Frame) error {
-				bad = pattern.Check(f.Pixels, f.Number)
+			err = r.ReadInPlace(ctx, func(f *ring.Frame) error {
+				bad = pattern.Check(f.Data, f.Number)
 				return nil
 			})
 			if err == nil && bad != nil {
@@ -188,7 +188,7 @@ func demoReader(o demoOpts, latest bool) error {
 			}
 		} else {
 			var f ring.Frame
-			if f, err = r.Read(ctx, buf); err == nil && pattern.Check(f.Pixels, f.Number) != nil {
+			if f, err = r.Read(ctx, buf); err == nil && pattern.Check(f.Data, f.Number) != nil {
 				torn++
 			}
 		}
@@ -210,11 +210,10 @@ func demoReader(o demoOpts, latest bool) error {
 // demoChild is a running demo process and its latest report.
 type demoChild struct {
 	role string
-	cmd  *exec.Cmd
+	p    *proc.Proc
 	mu   sync.Mutex
 	last demoStat
-	err  strings.Builder
-	done chan struct{}
+	done chan struct{} // closed when its reports ended and it exited
 }
 
 func (c *demoChild) stat() demoStat {
@@ -222,6 +221,8 @@ func (c *demoChild) stat() demoStat {
 	defer c.mu.Unlock()
 	return c.last
 }
+
+func (c *demoChild) stderr() string { return strings.TrimSpace(c.p.Stderr()) }
 
 func startDemoChild(o demoOpts, role string, ready chan<- struct{}) (*demoChild, error) {
 	exe, err := os.Executable()
@@ -233,23 +234,17 @@ func startDemoChild(o demoOpts, role string, ready chan<- struct{}) (*demoChild,
 	if o.dir != "" {
 		args = append(args, "--dir", o.dir)
 	}
-	c := &demoChild{role: role, cmd: exec.Command(exe, args...), done: make(chan struct{})}
-	c.cmd.Stderr = &c.err
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := c.cmd.StdoutPipe()
+	p, err := proc.Start("demo "+role, exec.Command(exe, args...))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("demo: %w", err)
 	}
-	if err := c.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("demo: start %s: %w", role, err)
-	}
+	c := &demoChild{role: role, p: p, done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
-		sc := bufio.NewScanner(out)
 		first := true
-		for sc.Scan() {
+		for l := range p.Lines() {
 			var s demoStat
-			if json.Unmarshal(sc.Bytes(), &s) != nil {
+			if json.Unmarshal([]byte(l), &s) != nil {
 				continue
 			}
 			c.mu.Lock()
@@ -260,7 +255,7 @@ func startDemoChild(o demoOpts, role string, ready chan<- struct{}) (*demoChild,
 				ready <- struct{}{}
 			}
 		}
-		c.cmd.Wait()
+		<-p.Done()
 	}()
 	return c, nil
 }
@@ -279,7 +274,7 @@ func runDemo(out io.Writer, o demoOpts) error {
 	children := []*demoChild{writer}
 	defer func() {
 		for _, c := range children {
-			c.cmd.Process.Kill()
+			c.p.Kill()
 			<-c.done
 		}
 	}()
@@ -330,7 +325,7 @@ func runDemo(out io.Writer, o demoOpts) error {
 		select {
 		case <-c.done:
 		case <-time.After(10 * time.Second):
-			return fmt.Errorf("demo: reader %s did not finish 10 s after the writer; stderr: %s", c.role, c.err.String())
+			return fmt.Errorf("demo: reader %s did not finish 10 s after the writer; stderr: %s", c.role, c.stderr())
 		}
 	}
 	ws := writer.stat()
@@ -341,7 +336,7 @@ func runDemo(out io.Writer, o demoOpts) error {
 	for i, c := range children[1:] {
 		s := c.stat()
 		if !s.Final {
-			failed = append(failed, fmt.Sprintf("reader %d (%s) did not finish: %s", i+1, c.role, strings.TrimSpace(c.err.String())))
+			failed = append(failed, fmt.Sprintf("reader %d (%s) did not finish: %s", i+1, c.role, c.stderr()))
 		}
 		if s.Torn > 0 {
 			failed = append(failed, fmt.Sprintf("reader %d accepted %d torn frames", i+1, s.Torn))
@@ -360,7 +355,7 @@ func awaitReady(ready <-chan struct{}, writer *demoChild, n int) error {
 		select {
 		case <-ready:
 		case <-writer.done:
-			return fmt.Errorf("demo: writer exited early: %s", strings.TrimSpace(writer.err.String()))
+			return fmt.Errorf("demo: writer exited early: %s", writer.stderr())
 		case <-time.After(30 * time.Second):
 			return errors.New("demo: children did not start within 30 s")
 		}

@@ -62,10 +62,10 @@ func legacyIngestCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := ring.CheckName(to); err != nil {
-				return usagef("--to: %v", err)
+				return usagef("--to: %w", err)
 			}
 			if err := ring.CheckName(from); err != nil {
-				return usagef("--from: %v", err)
+				return usagef("--from: %w", err)
 			}
 			if legacyDir == "" {
 				legacyDir = dir
@@ -127,10 +127,10 @@ func legacyMirrorCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := ring.CheckName(from); err != nil {
-				return usagef("--from: %v", err)
+				return usagef("--from: %w", err)
 			}
 			if err := ring.CheckName(to); err != nil {
-				return usagef("--to: %v", err)
+				return usagef("--to: %w", err)
 			}
 			if rate < 0 {
 				return usagef("--rate %g: must be >= 0 (0: no cap)", rate)
@@ -139,11 +139,11 @@ func legacyMirrorCmd() *cobra.Command {
 			if err != nil || perm > 0o777 {
 				return usagef("--mode %q: give octal permission bits such as 0644", mode)
 			}
-			mo := legacy.MirrorOptions{MaxRate: rate, Mode: os.FileMode(perm)}
+			mo := legacy.MirrorOptions{MaxRate: rate, Perm: os.FileMode(perm)}
 			if size != "" {
 				w, h, ch, err := ring.ParseSize(size)
 				if err != nil {
-					return usagef("--size: %v", err)
+					return usagef("--size: %w", err)
 				}
 				mo.Width, mo.Height, mo.Channels = w, h, ch
 			}

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/framering/framering/internal/layout"
 	"github.com/framering/framering/internal/segfile"
 	"github.com/framering/framering/internal/shm"
 	"github.com/framering/framering/ring"
@@ -75,9 +76,9 @@ func runLs(dir string) error {
 		t0        time.Time
 		state     string
 		alive     bool
-		stats     ring.Stats
+		stats     ring.Status
 		rate      float64
-		newest    ring.SlotHeader
+		newest    layout.SlotHeader
 		newestAge time.Duration
 	}
 	rows := make([]*row, 0, len(names))
@@ -106,7 +107,7 @@ func runLs(dir string) error {
 	fmt.Fprintln(tw, "NAME\tGEOMETRY\tFRAME\tWRITER\tSTATE\tFRAMES\tRATE\tNEWEST")
 	for _, rw := range rows {
 		if rw.err == nil {
-			rw.err = shm.Guard(func() error { rw.stats = rw.r.Seg.Stats(); return nil })
+			rw.err = shm.Guard(func() error { rw.stats = rw.r.Seg.Status(); return nil })
 		}
 		if rw.err != nil {
 			fmt.Fprintf(tw, "%s\t-\t-\t-\tunreadable\t-\t-\t-\n", rw.name)
@@ -122,12 +123,12 @@ func runLs(dir string) error {
 			var stable bool
 			rw.newest, stable = rw.r.ReadSlot(rw.stats.Head)
 			if stable && rw.newest.FrameNo == rw.stats.Head {
-				if fi, err := rw.newest.Info(g); err == nil {
+				if fi, _, err := rw.newest.Info(g); err == nil {
 					frame = shapeString(fi)
 				} else {
 					frame = "corrupt"
 				}
-				age = fmtAge(shm.Monotonic() - rw.newest.PublishNs)
+				age = fmtAge(ring.Now() - rw.newest.PublishNs)
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%dx%s\t%s\t%d\t%s\t%d\t%.1f/s\t%s\n", rw.name, g.Slots, fmtBytes(int64(g.PayloadCap)), frame,
@@ -140,7 +141,7 @@ func runLs(dir string) error {
 		return err
 	}
 	for _, p := range problems {
-		fmt.Fprintf(os.Stderr, "ls: %v\n", p)
+		fmt.Fprintf(os.Stderr, "ls: %s\n", withAdvice(p))
 	}
 	return nil
 }
@@ -149,7 +150,7 @@ func fmtAge(ns int64) string {
 	if ns < 0 {
 		return "in the future?"
 	}
-	return fmtNs(ns).String() + " ago"
+	return fmtDur(time.Duration(ns)).String() + " ago"
 }
 
 func fmtBytes(n int64) string {

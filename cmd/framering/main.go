@@ -51,7 +51,7 @@ func run(args []string) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(os.Stderr, "framering: %v\n", err)
+	fmt.Fprintf(os.Stderr, "framering: %s\n", withAdvice(err))
 	var ue usageError
 	if errors.As(err, &ue) || isCobraUsage(err) {
 		if cmd != nil && !errors.As(err, &ue) {

@@ -55,7 +55,7 @@ func init() {
 func runMetrics(o *metricsFlags, rings []string) error {
 	for _, n := range rings {
 		if err := ring.CheckName(n); err != nil {
-			return usagef("%v", err)
+			return usagef("%w", err)
 		}
 	}
 	if o.hungAfter <= 0 {

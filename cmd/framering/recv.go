@@ -86,11 +86,7 @@ func parseMode(s string) (consumer.Mode, error) {
 // timeout when it is > 0).
 func openReader(ctx context.Context, name string, opts consumer.Options, wait bool, timeout time.Duration) (*consumer.Reader, error) {
 	if !wait {
-		r, err := consumer.Open(name, opts)
-		if errors.Is(err, ring.ErrNotFound) {
-			return nil, fmt.Errorf("%w\n(use --wait to wait for it to appear)", err)
-		}
-		return r, err
+		return consumer.Open(name, opts)
 	}
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -109,7 +105,7 @@ func runRecv(o *recvFlags) error {
 		return usagef("recv: --ring NAME is required")
 	}
 	if err := ring.CheckName(o.ring); err != nil {
-		return usagef("recv: --ring: %v", err)
+		return usagef("recv: --ring: %w", err)
 	}
 	mode, err := parseMode(o.mode)
 	if err != nil {
@@ -171,10 +167,11 @@ loop:
 			readErr = fmt.Errorf("ring %q: no frame for %v; is the producer running?", o.ring, o.timeout)
 			break loop
 		case errors.Is(err, ring.ErrWriterGone):
-			fmt.Fprintf(os.Stderr, "recv: %v\n", err)
 			if o.eof {
+				fmt.Fprintf(os.Stderr, "recv: %v\n", err)
 				break loop
 			}
+			fmt.Fprintf(os.Stderr, "recv: %v; waiting for it to come back (--eof exits instead)\n", err)
 			continue
 		default:
 			readErr = err
@@ -182,7 +179,7 @@ loop:
 		}
 		got++
 		if o.verify {
-			if err := pattern.Check(f.Pixels, f.Number); err != nil {
+			if err := pattern.Check(f.Data, f.Number); err != nil {
 				mismatches++
 				if firstBad == nil {
 					firstBad = err
@@ -208,7 +205,7 @@ loop:
 	}
 	st := r.Stats()
 	summary := fmt.Sprintf("received %d frames, dropped %d, latency p50 %v p99 %v", got, st.Dropped(),
-		fmtNs(st.Latency.Quantile(0.5)), fmtNs(st.Latency.Quantile(0.99)))
+		fmtDur(st.Latency.Quantile(0.5)), fmtDur(st.Latency.Quantile(0.99)))
 	if o.verify {
 		summary += fmt.Sprintf(", verified %d, mismatches %d", got-mismatches, mismatches)
 	}
@@ -241,7 +238,7 @@ type interval struct {
 
 func (iv interval) String() string {
 	s := fmt.Sprintf("%.1f fps, latency p50 %v p99 %v, dropped %d, frame %d",
-		iv.FPS, fmtNs(int64(iv.P50us*1e3)), fmtNs(int64(iv.P99us*1e3)), iv.Dropped, iv.Frame)
+		iv.FPS, fmtDur(time.Duration(iv.P50us*1e3)), fmtDur(time.Duration(iv.P99us*1e3)), iv.Dropped, iv.Frame)
 	if !iv.WriterUp {
 		s += ", writer gone"
 	}
@@ -258,16 +255,12 @@ func (s *statsLine) next() interval {
 	if dt <= 0 {
 		dt = 1
 	}
-	delta := *cur.Latency
-	for i := range delta.Counts {
-		delta.Counts[i] -= s.prev.Latency.Counts[i]
-	}
-	delta.Count -= s.prev.Latency.Count
+	delta := cur.Latency.Since(s.prev.Latency)
 	iv := interval{
 		FPS:      float64(cur.Delivered-s.prev.Delivered) / dt,
 		RingFPS:  float64(cur.Delivered+cur.Dropped()-s.prev.Delivered-s.prev.Dropped()) / dt,
-		P50us:    float64(delta.Quantile(0.5)) / 1e3,
-		P99us:    float64(delta.Quantile(0.99)) / 1e3,
+		P50us:    us(delta.Quantile(0.5)),
+		P99us:    us(delta.Quantile(0.99)),
 		Dropped:  cur.Dropped(),
 		Frame:    cur.Last,
 		WriterUp: cur.WriterUp,
@@ -276,8 +269,11 @@ func (s *statsLine) next() interval {
 	return iv
 }
 
-func fmtNs(ns int64) time.Duration {
-	d := time.Duration(ns)
+// us is d in microseconds.
+func us(d time.Duration) float64 { return float64(d) / 1e3 }
+
+// fmtDur rounds d for display.
+func fmtDur(d time.Duration) time.Duration {
 	switch {
 	case d >= time.Second:
 		return d.Round(time.Millisecond)
@@ -309,21 +305,21 @@ func saveFrame(dir, name string, f *ring.Frame) error {
 // BGR8/BGRA8 are swapped to RGB, YUYV converted, Gray8/Gray16 kept.
 func frameImage(f *ring.Frame) (image.Image, error) {
 	w, h, st := f.Width, f.Height, f.Stride
-	if f.Format != ring.Raw && (w <= 0 || h <= 0 || st*h > len(f.Pixels)) {
-		return nil, fmt.Errorf("frame of %dx%d with stride %d does not fit its %d bytes", w, h, st, len(f.Pixels))
+	if f.Format != ring.Raw && (w <= 0 || h <= 0 || st*h > len(f.Data)) {
+		return nil, fmt.Errorf("frame of %dx%d with stride %d does not fit its %d bytes", w, h, st, len(f.Data))
 	}
 	rect := image.Rect(0, 0, w, h)
 	switch f.Format {
 	case ring.Gray8:
 		img := image.NewGray(rect)
 		for y := 0; y < h; y++ {
-			copy(img.Pix[y*img.Stride:y*img.Stride+w], f.Pixels[y*st:])
+			copy(img.Pix[y*img.Stride:y*img.Stride+w], f.Data[y*st:])
 		}
 		return img, nil
 	case ring.Gray16:
 		img := image.NewGray16(rect)
 		for y := 0; y < h; y++ {
-			src, dst := f.Pixels[y*st:], img.Pix[y*img.Stride:]
+			src, dst := f.Data[y*st:], img.Pix[y*img.Stride:]
 			for x := 0; x < w; x++ {
 				dst[2*x], dst[2*x+1] = src[2*x+1], src[2*x] // little-endian -> big-endian
 			}
@@ -334,7 +330,7 @@ func frameImage(f *ring.Frame) (image.Image, error) {
 		swap := f.Format == ring.BGR8 || f.Format == ring.BGRA8
 		img := image.NewNRGBA(rect)
 		for y := 0; y < h; y++ {
-			src, dst := f.Pixels[y*st:], img.Pix[y*img.Stride:]
+			src, dst := f.Data[y*st:], img.Pix[y*img.Stride:]
 			for x := 0; x < w; x++ {
 				p := src[c*x : c*x+c]
 				r, g, b := p[0], p[1], p[2]
@@ -352,7 +348,7 @@ func frameImage(f *ring.Frame) (image.Image, error) {
 	case ring.YUYV:
 		img := image.NewYCbCr(rect, image.YCbCrSubsampleRatio422)
 		for y := 0; y < h; y++ {
-			src := f.Pixels[y*st:]
+			src := f.Data[y*st:]
 			for x := 0; x < w; x++ {
 				img.Y[y*img.YStride+x] = src[2*x]
 			}

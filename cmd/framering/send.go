@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/framering/framering/internal/layout"
 	"github.com/framering/framering/internal/pattern"
 	"github.com/framering/framering/legacy"
 	"github.com/framering/framering/metrics"
@@ -89,14 +90,21 @@ func init() {
 	root.AddCommand(sendCmd)
 }
 
+// sendMetaBytes is the metadata capacity of the rings send creates: the
+// library's default is none, but send keeps the geometry it always had
+// (and that the Python writer's default has), so that a ring send made and
+// one another writer made are taken over in place, not rebuilt.
+const sendMetaBytes = 4096
+
 // source produces frames for send. Fill writes frame n into buf (a
-// reserved slot's payload, the ring's capacity) and describes it; io.EOF
-// ends the stream.
+// reserved slot's payload, exactly Shape's Len bytes) and returns its
+// capture time (CLOCK_MONOTONIC ns, 0: the publish time); io.EOF ends the
+// stream.
 type source interface {
-	// Shape is the frame's shape, known before the ring is opened; its
-	// payload length sizes the ring.
+	// Shape is the frames' shape, normalized, known before the ring is
+	// opened; its payload length sizes the ring.
 	Shape() ring.FrameInfo
-	Fill(buf []byte, n uint64) (ring.FrameInfo, error)
+	Fill(buf []byte, n uint64) (capture int64, err error)
 	// FPS is the source's own rate (a video file's), or 0.
 	FPS() float64
 	Close() error
@@ -107,7 +115,7 @@ func runSend(cmd *cobra.Command, o *sendFlags) error {
 		return usagef("send: --ring NAME is required")
 	}
 	if err := ring.CheckName(o.ring); err != nil {
-		return usagef("send: --ring: %v", err)
+		return usagef("send: --ring: %w", err)
 	}
 	var given []string
 	for _, name := range []string{"image", "pattern", "video", "camera"} {
@@ -128,8 +136,8 @@ func runSend(cmd *cobra.Command, o *sendFlags) error {
 	if o.fps < 0 || o.count < 0 {
 		return usagef("send: --fps and --count must not be negative")
 	}
-	if o.slots < ring.MinSlots || o.slots > ring.MaxSlots || o.slots&(o.slots-1) != 0 {
-		return usagef("send: --slots %d is not a power of two in [%d, %d]", o.slots, ring.MinSlots, ring.MaxSlots)
+	if o.slots < layout.MinSlots || o.slots > layout.MaxSlots || o.slots&(o.slots-1) != 0 {
+		return usagef("send: --slots %d is not a power of two in [%d, %d]", o.slots, layout.MinSlots, layout.MaxSlots)
 	}
 
 	// Open the source before the ring, so bad input leaves nothing behind.
@@ -139,7 +147,7 @@ func runSend(cmd *cobra.Command, o *sendFlags) error {
 	case o.pattern != "":
 		src, err = newPatternSource(o.pattern, o.format)
 		if err != nil {
-			return usagef("send: --pattern: %v", err)
+			return usagef("send: --pattern: %w", err)
 		}
 	case o.image != "":
 		src, err = newImageSource(o.image)
@@ -167,11 +175,7 @@ func runSend(cmd *cobra.Command, o *sendFlags) error {
 	defer stopMetrics()
 
 	shape := src.Shape()
-	capBytes, err := shape.Normalize(ring.MaxPayloadCap, 0)
-	if err != nil {
-		return fmt.Errorf("send: source frame: %w", err)
-	}
-	popts := producer.Options{Dir: o.dir, Slots: o.slots, MaxFrameBytes: capBytes}
+	popts := producer.Options{Dir: o.dir, Slots: o.slots, MaxFrameBytes: shape.Len, MetaBytes: sendMetaBytes}
 	var mirror *legacy.Writer
 	if o.legacy != "" {
 		mirror, err = legacy.NewMirror(o.dir, o.legacy, legacy.MirrorOptions{MaxFrameBytes: shape.Width * shape.Height * 3})
@@ -212,7 +216,7 @@ func runSend(cmd *cobra.Command, o *sendFlags) error {
 	fmt.Fprintf(os.Stdout, "ring %q: %s, %d slots of %d bytes, generation %d, %s\n",
 		o.ring, shapeString(shape), w.Geometry().Slots, w.Geometry().PayloadCap, w.Generation(), w.Path())
 
-	sent, err := sendLoop(ctx, w, src, fps, o.count, o.quiet)
+	sent, err := sendLoop(ctx, w, src, shape, fps, o.count, o.quiet)
 	fmt.Fprintf(os.Stdout, "sent %d frames\n", sent)
 	if mirror != nil {
 		if merr := w.MirrorErr(); merr != nil {
@@ -224,7 +228,7 @@ func runSend(cmd *cobra.Command, o *sendFlags) error {
 
 // sendLoop publishes frames at fps (0: as fast as possible) until count
 // frames (0: no limit), the source's end, or ctx ends.
-func sendLoop(ctx context.Context, w *producer.Writer, src source, fps float64, count int, quiet bool) (int, error) {
+func sendLoop(ctx context.Context, w *producer.Writer, src source, shape ring.FrameInfo, fps float64, count int, quiet bool) (int, error) {
 	var period time.Duration
 	if fps > 0 {
 		period = time.Duration(float64(time.Second) / fps)
@@ -252,11 +256,11 @@ func sendLoop(ctx context.Context, w *producer.Writer, src source, fps float64, 
 		if ctx.Err() != nil {
 			return n, nil
 		}
-		l, err := w.Reserve()
+		l, err := w.Reserve(shape)
 		if err != nil {
 			return n, err
 		}
-		fi, err := src.Fill(l.Pixels(), l.Number())
+		capture, err := src.Fill(l.Data(), l.Number())
 		if err != nil {
 			l.Abort()
 			if errors.Is(err, io.EOF) {
@@ -264,8 +268,8 @@ func sendLoop(ctx context.Context, w *producer.Writer, src source, fps float64, 
 			}
 			return n, err
 		}
-		if err := l.Commit(fi); err != nil {
-			l.Abort()
+		l.SetCapture(capture)
+		if err := l.Commit(); err != nil {
 			return n, err
 		}
 		n++
@@ -303,17 +307,6 @@ func startMetrics(addr string) (*prometheus.Registry, func(), error) {
 	return reg, func() { srv.Close() }, nil
 }
 
-// addrHint says what to do about a listen error.
-func addrHint(err error, flag string) string {
-	switch {
-	case errors.Is(err, syscall.EADDRINUSE):
-		return fmt.Sprintf("; the port is in use: stop what listens there or pick another %s address", flag)
-	case errors.Is(err, syscall.EACCES):
-		return fmt.Sprintf("; ports below 1024 need privileges: pick another %s address", flag)
-	}
-	return fmt.Sprintf("; give %s as host:port, e.g. 127.0.0.1:9100", flag)
-}
-
 func shapeString(fi ring.FrameInfo) string {
 	if fi.Format == ring.Raw {
 		return fmt.Sprintf("raw %d bytes", fi.Len)
@@ -342,12 +335,11 @@ func newPatternSource(size, format string) (*patternSource, error) {
 	if f == ring.Raw {
 		fi.Len = w * h * c
 	}
-	n, err := fi.Normalize(ring.MaxPayloadCap, 0)
-	if err != nil {
+	if err := fi.Normalize(); err != nil {
 		return nil, err
 	}
-	if n < pattern.HeaderLen {
-		return nil, fmt.Errorf("%w: %q is %d bytes; the test pattern needs at least %d", ring.ErrInvalidFrame, size, n, pattern.HeaderLen)
+	if fi.Len < pattern.HeaderLen {
+		return nil, fmt.Errorf("%w: %q is %d bytes; the test pattern needs at least %d", ring.ErrInvalidFrame, size, fi.Len, pattern.HeaderLen)
 	}
 	return &patternSource{fi: fi}, nil
 }
@@ -355,9 +347,9 @@ func newPatternSource(size, format string) (*patternSource, error) {
 func (p *patternSource) Shape() ring.FrameInfo { return p.fi }
 func (p *patternSource) FPS() float64          { return 0 }
 func (p *patternSource) Close() error          { return nil }
-func (p *patternSource) Fill(buf []byte, n uint64) (ring.FrameInfo, error) {
-	pattern.Fill(buf[:p.fi.Len], n)
-	return p.fi, nil
+func (p *patternSource) Fill(buf []byte, n uint64) (int64, error) {
+	pattern.Fill(buf, n)
+	return 0, nil
 }
 
 // imageSource publishes one decoded image again and again.
@@ -377,9 +369,9 @@ func newImageSource(path string) (*imageSource, error) {
 func (s *imageSource) Shape() ring.FrameInfo { return s.fi }
 func (s *imageSource) FPS() float64          { return 0 }
 func (s *imageSource) Close() error          { return nil }
-func (s *imageSource) Fill(buf []byte, n uint64) (ring.FrameInfo, error) {
+func (s *imageSource) Fill(buf []byte, n uint64) (int64, error) {
 	copy(buf, s.bgr)
-	return s.fi, nil
+	return 0, nil
 }
 
 // loadImageBGR decodes a PNG or JPEG file into packed BGR8 rows.

@@ -74,7 +74,7 @@ func newCaptureSource(vc *gocv.VideoCapture, what string) (*captureSource, error
 	}
 	s := &captureSource{vc: vc, what: what, first: first, mt: first.Type(), fps: vc.Get(gocv.VideoCaptureFPS),
 		fi: ring.FrameInfo{Width: first.Cols(), Height: first.Rows(), Format: f}}
-	if _, err := s.fi.Normalize(ring.MaxPayloadCap, 0); err != nil {
+	if err := s.fi.Normalize(); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -92,27 +92,26 @@ func (s *captureSource) Close() error {
 	return s.vc.Close()
 }
 
-func (s *captureSource) Fill(buf []byte, n uint64) (ring.FrameInfo, error) {
-	fi := s.fi
-	fi.Capture = ring.Now()
-	m, err := cv.MatOver(buf[:s.fi.Len], s.fi.Height, s.fi.Width, s.mt, 0)
+func (s *captureSource) Fill(buf []byte, n uint64) (int64, error) {
+	capture := ring.Now()
+	m, err := cv.MatOver(buf, s.fi.Height, s.fi.Width, s.mt, 0)
 	if err != nil {
-		return fi, err
+		return 0, err
 	}
 	defer m.Close()
 	if !s.first.Empty() {
 		s.first.CopyTo(&m)
 		s.first.Close()
 		s.first = gocv.NewMat()
-		return fi, nil
+		return capture, nil
 	}
 	if !s.vc.Read(&m) || m.Empty() {
-		return fi, io.EOF
+		return 0, io.EOF
 	}
 	if !cv.SameData(m, buf) {
 		// The stream changed size or type mid-way: OpenCV reallocated.
-		return fi, fmt.Errorf("%s: frame is now %dx%d of %v, the ring holds %dx%d %v; restart send", s.what,
+		return 0, fmt.Errorf("%s: frame is now %dx%d of %v, the ring holds %dx%d %v", s.what,
 			m.Cols(), m.Rows(), m.Type(), s.fi.Width, s.fi.Height, s.fi.Format)
 	}
-	return fi, nil
+	return capture, nil
 }

@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/framering/framering/internal/layout"
 	"github.com/framering/framering/internal/segfile"
 	"github.com/framering/framering/internal/shm"
 	"github.com/framering/framering/ring"
@@ -42,7 +43,7 @@ func init() {
 
 func runStat(dir, name string) error {
 	if err := ring.CheckName(name); err != nil {
-		return usagef("stat: %v", err)
+		return usagef("stat: %w", err)
 	}
 	r, err := openRaw(dir, name)
 	if err != nil {
@@ -55,19 +56,19 @@ func runStat(dir, name string) error {
 		state = fmt.Sprintf("hung (heartbeat %v old)", l.HeartbeatAge.Round(time.Second))
 	}
 	var (
-		sb     ring.Superblock
-		st     ring.Stats
+		sb     layout.Superblock
+		st     ring.Status
 		notify uint32
 	)
 	if err := shm.Guard(func() error {
 		sb = *r.Seg.Super() // static fields; the live ones come from Stats
-		st = r.Seg.Stats()
+		st = r.Seg.Status()
 		notify = r.Seg.Notify().Load()
 		return nil
 	}); err != nil {
 		return fmt.Errorf("ring %q: %w; the segment shrank while reading it", name, err)
 	}
-	now := shm.Monotonic()
+	now := ring.Now()
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "ring\t%s\n", name)
 	fmt.Fprintf(w, "path\t%s (%d bytes, mode %04o, inode %d)\n", r.Path, r.Info.Size, uint32(r.Info.Mode.Perm()), r.Info.Inode)
@@ -83,9 +84,9 @@ func runStat(dir, name string) error {
 	fmt.Fprintf(w, "flags\t%#x\n", sb.Flags)
 	fmt.Fprintf(w, "checksum\t%#08x (valid)\n", sb.Checksum)
 	fmt.Fprintf(w, "writer pid\t%d (%s)\n", st.WriterPID, state)
-	fmt.Fprintf(w, "writer start\t%s\n", fmtWall(st.WriterStart))
+	fmt.Fprintf(w, "writer start\t%s\n", fmtTime(st.WriterStart))
 	fmt.Fprintf(w, "generation\t%d\n", st.Generation)
-	fmt.Fprintf(w, "created\t%s\n", fmtWall(st.Created))
+	fmt.Fprintf(w, "created\t%s\n", fmtTime(st.Created))
 	fmt.Fprintf(w, "heartbeat\t%s\n", fmtAge(now-st.Heartbeat))
 	fmt.Fprintf(w, "head\t%d\n", st.Head)
 	fmt.Fprintf(w, "notify\t%d\n", notify)
@@ -116,7 +117,7 @@ func runStat(dir, name string) error {
 			continue
 		}
 		shape := "corrupt"
-		if fi, err := h.Info(g); err == nil {
+		if fi, _, err := h.Info(g); err == nil {
 			shape = shapeString(fi)
 		} else if stable {
 			shape = "corrupt: " + err.Error()
@@ -131,5 +132,12 @@ func fmtWall(ns int64) string {
 	if ns == 0 {
 		return "-"
 	}
-	return time.Unix(0, ns).Format("2006-01-02 15:04:05.000000 MST")
+	return fmtTime(time.Unix(0, ns))
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Format("2006-01-02 15:04:05.000000 MST")
 }

@@ -67,7 +67,7 @@ func runView(o *viewFlags) error {
 		return usagef("view: --ring NAME is required")
 	}
 	if err := ring.CheckName(o.ring); err != nil {
-		return usagef("view: --ring: %v", err)
+		return usagef("view: --ring: %w", err)
 	}
 	if o.maxFPS <= 0 || o.quality < 1 || o.quality > 100 {
 		return usagef("view: --max-fps must be positive and --quality in 1..100")
@@ -93,7 +93,7 @@ func runView(o *viewFlags) error {
 	// Bind first: a port in use fails before anything else happens.
 	ln, err := net.Listen("tcp", o.http)
 	if err != nil {
-		return fmt.Errorf("view: listen on %s: %w%s", o.http, err, addrHint(err, "--http"))
+		return fmt.Errorf("view --http: %w", err)
 	}
 	h := newHub(o.ring)
 	srv := &http.Server{Handler: h.mux(), ReadHeaderTimeout: 10 * time.Second}

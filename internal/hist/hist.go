@@ -1,12 +1,16 @@
 // Package hist is a lock-free log-linear histogram of non-negative int64
 // values (nanoseconds, in framering), in the manner of HdrHistogram: 32
 // sub-buckets per power of two, so any quantile is within 3.2 % of the true
-// value. One goroutine records; any goroutine may take a snapshot.
+// value. One goroutine records; any goroutine may take a snapshot, and
+// hand it to users as a [ring.Latency].
 package hist
 
 import (
 	"math/bits"
 	"sync/atomic"
+	"time"
+
+	"github.com/framering/framering/ring"
 )
 
 const (
@@ -94,38 +98,18 @@ func (s *Snapshot) Merge(o *Snapshot) {
 	s.Max = max(s.Max, o.Max)
 }
 
-// Quantile returns the value below which a fraction q of values fall: the
-// middle of the bucket holding it (the maximum for q >= 1), or 0 when
-// empty.
-func (s *Snapshot) Quantile(q float64) int64 {
-	if s.Count == 0 {
-		return 0
-	}
-	if q >= 1 {
-		return s.Max
-	}
-	rank := uint64(q*float64(s.Count)) + 1
-	var seen uint64
+// Latency returns the snapshot as a [ring.Latency] of nanosecond values:
+// quantiles, mean, and the buckets package metrics exports.
+func (s *Snapshot) Latency() ring.Latency {
+	var bs []ring.LatencyBucket
 	for i, c := range s.Counts {
-		seen += c
-		if seen >= rank {
-			lo, w := Bounds(i)
-			return min(lo+(w-1)/2, s.Max)
+		if c == 0 {
+			continue
 		}
-	}
-	return s.Max
-}
-
-// CountBelow returns how many values are <= v, counting whole buckets whose
-// upper end is <= v (so it can undercount by one bucket's contents).
-func (s *Snapshot) CountBelow(v int64) uint64 {
-	var n uint64
-	for i, c := range s.Counts {
 		lo, w := Bounds(i)
-		if lo+w-1 > v {
-			break
-		}
-		n += c
+		bs = append(bs, ring.LatencyBucket{Low: time.Duration(lo), High: time.Duration(lo + w - 1), Count: c})
 	}
-	return n
+	// Buckets come from Bounds, ascending and disjoint: NewLatency cannot fail.
+	l, _ := ring.NewLatency(bs, time.Duration(s.Sum), time.Duration(s.Max))
+	return l
 }

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/framering/framering/internal/layout"
 	"github.com/framering/framering/internal/shm"
 	"github.com/framering/framering/ring"
 	"github.com/framering/framering/seqlock"
@@ -23,7 +24,7 @@ type File struct {
 	Info       shm.Info // fstat at open
 	File       *shm.File
 	Mapping    *shm.Mapping
-	Seg        *ring.Segment
+	Seg        *layout.Segment
 	seq        seqlock.Reader
 }
 
@@ -31,7 +32,7 @@ type File struct {
 // object (regular file, not a symlink, owner and mode as trust allows, size
 // in range), maps it and validates the superblock. Errors wrap
 // ring.ErrNotFound, ring.ErrUnsafeFile, ring.ErrTruncated,
-// ring.ErrIncompatible or ring.ErrCorrupt and say what to do.
+// ring.ErrIncompatible or ring.ErrCorrupt (or fs.ErrPermission).
 func Open(dir, name string, trust shm.Trust) (*File, error) {
 	if err := ring.CheckName(name); err != nil {
 		return nil, err
@@ -39,43 +40,38 @@ func Open(dir, name string, trust shm.Trust) (*File, error) {
 	path := ring.Path(dir, name)
 	f, err := shm.Open(path, false)
 	if err != nil {
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return nil, fmt.Errorf("ring %q: %w (no %s); start its producer first, or wait for it", name, ring.ErrNotFound, path)
-		case errors.Is(err, shm.ErrUnsafeFile):
-			return nil, fmt.Errorf("ring %q: %w; refusing to read it: remove it and restart the producer", name, err)
-		case errors.Is(err, fs.ErrPermission):
-			return nil, fmt.Errorf("ring %q: %w; ask the producer to open it with a group-readable mode (0640) and join its group", name, err)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("open ring %q: %w", name, ring.ErrNotFound)
 		}
-		return nil, fmt.Errorf("ring %q: %w", name, err)
+		return nil, fmt.Errorf("open ring %q: %w", name, err)
 	}
 	info, err := f.CheckSafe(trust)
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("ring %q: %w; refusing to read it: remove it and restart the producer, or if you trust it set consumer.Options.AllowOtherOwner / AllowGroupWritable", name, err)
+		return nil, fmt.Errorf("open ring %q: %w", name, err)
 	}
-	if info.Size < ring.SuperblockSize || info.Size > ring.MaxFileSize {
+	if info.Size < layout.SuperblockSize || info.Size > layout.MaxFileSize {
 		f.Close()
-		return nil, fmt.Errorf("ring %q: %w: %s is %d bytes; is a producer still creating it? otherwise remove it", name, ring.ErrTruncated, path, info.Size)
+		return nil, fmt.Errorf("open ring %q: %w: %s is %d bytes", name, ring.ErrTruncated, path, info.Size)
 	}
 	m, err := shm.Map(f, int(info.Size), false)
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("ring %q: %w", name, err)
+		return nil, fmt.Errorf("open ring %q: %w", name, err)
 	}
-	var seg *ring.Segment
+	var seg *layout.Segment
 	err = shm.Guard(func() error {
 		var aerr error
-		seg, aerr = ring.Attach(m.Bytes())
+		seg, aerr = layout.Attach(m.Bytes())
 		return aerr
 	})
 	if err != nil {
 		m.Unmap()
 		f.Close()
 		if errors.Is(err, shm.ErrFault) {
-			err = fmt.Errorf("%w: %v", ring.ErrTruncated, err)
+			err = fmt.Errorf("%w (%v)", ring.ErrTruncated, err)
 		}
-		return nil, fmt.Errorf("ring %q: %w; the segment is not a framering v%d ring, remove it and restart the producer", name, err, ring.Version)
+		return nil, fmt.Errorf("open ring %q: %w", name, err)
 	}
 	return &File{Name: name, Path: path, Info: info, File: f, Mapping: m, Seg: seg}, nil
 }
@@ -128,7 +124,7 @@ func (f *File) Writer(hungAfter time.Duration) Liveness {
 		return Liveness{State: Unknown, Why: fmt.Sprintf("the superblock cannot be read: %v", err)}
 	}
 	if hb > 0 {
-		l.HeartbeatAge = time.Duration(max(shm.Monotonic()-hb, 0))
+		l.HeartbeatAge = time.Duration(max(ring.Now()-hb, 0))
 	}
 	locked, err := f.File.WriteLocked()
 	switch {
@@ -151,7 +147,7 @@ func (f *File) Writer(hungAfter time.Duration) Liveness {
 // seqlock. stable is false if every attempt overlapped a write (then hdr is
 // the last, possibly torn, copy) or the segment faulted. hdr.Seq holds the
 // sequence value the copy was taken under.
-func (f *File) ReadSlot(n uint64) (hdr ring.SlotHeader, stable bool) {
+func (f *File) ReadSlot(n uint64) (hdr layout.SlotHeader, stable bool) {
 	shm.Guard(func() error {
 		h := f.Seg.Slot(n)
 		seq := h.SeqWord()

@@ -1,6 +1,7 @@
 // Package shm is framering's only door to the operating system: it is the
 // one package that imports golang.org/x/sys/unix and
-// github.com/edsrzf/mmap-go.
+// github.com/edsrzf/mmap-go. Of the module it imports only package ring,
+// for the sentinel errors it wraps.
 //
 // # What it does
 //
@@ -13,11 +14,10 @@
 //   - Shared futex wait and wake on a 32-bit word of a mapping.
 //   - The fault guard: a SIGBUS or SIGSEGV inside a guarded access window
 //     (a segment truncated under its mapping) becomes [ErrFault].
-//   - CLOCK_MONOTONIC in nanoseconds, the clock every process on the host
-//     shares.
 //
 // # Concurrency
 //
-// Functions here hold no state; the futex and clock functions are safe from
-// any goroutine. A [File] is not safe for concurrent Close.
+// Functions here hold no state, except the quarantine of retired mappings
+// ([Mapping.Unmap]); the futex functions are safe from any goroutine. A
+// [File] is not safe for concurrent Close.
 package shm

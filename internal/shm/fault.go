@@ -19,8 +19,8 @@ func Guard(fn func() error) (err error) {
 		debug.SetPanicOnFault(old)
 		if r := recover(); r != nil {
 			if re, ok := r.(runtime.Error); ok {
-				if _, isFault := re.(interface{ Addr() uintptr }); isFault {
-					err = fmt.Errorf("%w: %v", ErrFault, re)
+				if f, isFault := re.(interface{ Addr() uintptr }); isFault {
+					err = fmt.Errorf("%w at %#x", ErrFault, f.Addr())
 					return
 				}
 			}

@@ -7,22 +7,23 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/framering/framering/ring"
 )
 
-// Errors returned by this package. Callers wrap them with the ring name.
+// Errors returned by this package besides ring's sentinels: [Create]
+// wraps [ring.ErrNoSpace] when the file system holding the object (a tmpfs
+// such as /dev/shm) cannot hold it; [Open] and [File.CheckSafe] wrap
+// [ring.ErrUnsafeFile] for an object that is not a regular file, is a
+// symbolic link, belongs to another user or is writable by others.
+// Callers wrap them with the ring name.
 var (
-	// ErrNoSpace is returned by [Create] when the file system holding the
-	// object (a tmpfs such as /dev/shm) cannot hold it.
-	ErrNoSpace = errors.New("not enough space in the shared-memory file system")
-	// ErrUnsafeFile is returned when an object is not a regular file, is a
-	// symbolic link, belongs to another user or is writable by others.
-	ErrUnsafeFile = errors.New("unsafe shared-memory file")
 	// ErrLocked is returned by [File.LockWrite] when another open file
 	// description holds the write lock.
 	ErrLocked = errors.New("locked by another writer")
 	// ErrFault is returned by [Guard] when the guarded function touched a
 	// page that is no longer backed (the object was truncated).
-	ErrFault = errors.New("memory fault in shared mapping (segment truncated?)")
+	ErrFault = errors.New("memory fault in shared mapping")
 )
 
 // File is an open shared-memory object.
@@ -32,7 +33,7 @@ type File struct {
 
 // Create creates path exclusively with the given permission bits, reserves
 // size bytes with fallocate and returns it open read-write. On ENOSPC the
-// half-made file is removed and the error wraps [ErrNoSpace].
+// half-made file is removed and the error wraps [ring.ErrNoSpace].
 func Create(path string, size int64, perm fs.FileMode) (*File, error) {
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(perm.Perm()))
 	if err != nil {
@@ -48,7 +49,7 @@ func Create(path string, size int64, perm fs.FileMode) (*File, error) {
 		unix.Close(fd)
 		unix.Unlink(path)
 		if errors.Is(err, unix.ENOSPC) {
-			return nil, fmt.Errorf("%w: %s needs %d bytes", ErrNoSpace, path, size)
+			return nil, fmt.Errorf("%w: %s needs %d bytes", ring.ErrNoSpace, path, size)
 		}
 		return nil, &os.PathError{Op: "fallocate", Path: path, Err: err}
 	}
@@ -80,7 +81,7 @@ func Open(path string, writable bool) (*File, error) {
 	fd, err := unix.Open(path, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if err == unix.ELOOP {
-			return nil, fmt.Errorf("%w: %s is a symbolic link", ErrUnsafeFile, path)
+			return nil, fmt.Errorf("%w: %s is a symbolic link", ring.ErrUnsafeFile, path)
 		}
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
@@ -129,7 +130,7 @@ type Trust struct {
 	OtherOwner bool // accept objects owned by another user
 }
 
-// CheckSafe reports [ErrUnsafeFile] unless f is a regular file that t
+// CheckSafe reports [ring.ErrUnsafeFile] unless f is a regular file that t
 // accepts. A world-writable object is always refused.
 func (f *File) CheckSafe(t Trust) (Info, error) {
 	in, err := f.Stat()
@@ -138,13 +139,13 @@ func (f *File) CheckSafe(t Trust) (Info, error) {
 	}
 	switch {
 	case in.Mode&fs.ModeIrregular != 0:
-		return in, fmt.Errorf("%w: %s is not a regular file", ErrUnsafeFile, f.Name())
+		return in, fmt.Errorf("%w: %s is not a regular file", ring.ErrUnsafeFile, f.Name())
 	case in.UID != uint32(os.Geteuid()) && !t.OtherOwner:
-		return in, fmt.Errorf("%w: %s belongs to uid %d, not to you (uid %d)", ErrUnsafeFile, f.Name(), in.UID, os.Geteuid())
+		return in, fmt.Errorf("%w: %s belongs to uid %d, not to you (uid %d)", ring.ErrUnsafeFile, f.Name(), in.UID, os.Geteuid())
 	case in.Mode&0o002 != 0:
-		return in, fmt.Errorf("%w: %s is world-writable (mode %04o)", ErrUnsafeFile, f.Name(), uint32(in.Mode.Perm()))
+		return in, fmt.Errorf("%w: %s is world-writable (mode %04o)", ring.ErrUnsafeFile, f.Name(), uint32(in.Mode.Perm()))
 	case in.Mode&0o020 != 0 && !t.GroupWrite:
-		return in, fmt.Errorf("%w: %s is group-writable (mode %04o)", ErrUnsafeFile, f.Name(), uint32(in.Mode.Perm()))
+		return in, fmt.Errorf("%w: %s is group-writable (mode %04o)", ring.ErrUnsafeFile, f.Name(), uint32(in.Mode.Perm()))
 	}
 	return in, nil
 }

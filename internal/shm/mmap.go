@@ -2,10 +2,12 @@ package shm
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
 	"github.com/edsrzf/mmap-go"
+	"golang.org/x/sys/unix"
 )
 
 // Mapping is a MAP_SHARED view of the first n bytes of a [File].
@@ -32,15 +34,55 @@ func Map(f *File, size int, writable bool) (*Mapping, error) {
 // until [Mapping.Unmap]; other processes may change it at any time.
 func (m *Mapping) Bytes() []byte { return m.m }
 
+// QuarantineLen is how many retired mappings [Mapping.Unmap] keeps
+// reserved, per process.
+const QuarantineLen = 16
+
+// quarantine holds the address ranges of the last QuarantineLen retired
+// mappings, each replaced by an inaccessible (PROT_NONE) reservation.
+var quarantine struct {
+	sync.Mutex
+	q []mmap.MMap
+}
+
 // Unmap releases the mapping. It is safe to call more than once.
+//
+// The address range is not given back at once: Unmap replaces the mapping
+// by a reservation of the same range that cannot be read or written
+// (PROT_NONE, no memory behind it), so a slice of the mapping that someone
+// still holds faults on access (a fault [Guard] turns into [ErrFault])
+// instead of reading memory that a later mapping reuses. The last
+// [QuarantineLen] retired ranges of the process stay reserved; each Unmap
+// beyond that unmaps the oldest, whose range the kernel may then reuse.
+// A reservation costs a VMA and address space, no memory.
 func (m *Mapping) Unmap() error {
 	if m == nil || m.m == nil {
 		return nil
 	}
-	err := m.m.Unmap()
+	b := m.m
 	m.m = nil
-	if err != nil {
-		return fmt.Errorf("munmap: %w", err)
+	// MAP_FIXED replaces the shared mapping atomically: the range is never
+	// unmapped in between, so no other mapping can land there.
+	if _, err := unix.MmapPtr(-1, 0, unsafe.Pointer(&b[0]), uintptr(len(b)), unix.PROT_NONE,
+		unix.MAP_FIXED|unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE); err != nil {
+		if uerr := b.Unmap(); uerr != nil {
+			return fmt.Errorf("munmap: %w", uerr)
+		}
+		return nil
+	}
+	quarantine.Lock()
+	quarantine.q = append(quarantine.q, b)
+	var old mmap.MMap
+	if len(quarantine.q) > QuarantineLen {
+		old = quarantine.q[0]
+		quarantine.q = append(quarantine.q[:0], quarantine.q[1:]...)
+	}
+	quarantine.Unlock()
+	if old != nil {
+		// munmap of the range mmap-go mapped: the reservation goes.
+		if err := old.Unmap(); err != nil {
+			return fmt.Errorf("munmap: %w", err)
+		}
 	}
 	return nil
 }

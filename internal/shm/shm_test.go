@@ -7,20 +7,29 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/framering/framering/ring"
 )
 
+// mapObject creates an object of size bytes and maps it read-write; both
+// are released when the test ends.
+func mapObject(t *testing.T, size int) (*File, *Mapping) {
+	t.Helper()
+	f, err := Create(filepath.Join(t.TempDir(), "obj"), int64(size), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	m, err := Map(f, size, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Unmap() })
+	return f, m
+}
+
 func TestGuardTurnsSIGBUSIntoError(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "obj")
-	f, err := Create(path, 8192, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	m, err := Map(f, 8192, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Unmap()
+	f, m := mapObject(t, 8192)
 	b := m.Bytes()
 	if err := Guard(func() error { b[8191] = 1; return nil }); err != nil {
 		t.Fatalf("access inside the object: %v", err)
@@ -28,7 +37,7 @@ func TestGuardTurnsSIGBUSIntoError(t *testing.T) {
 	if err := f.Truncate(0); err != nil {
 		t.Fatal(err)
 	}
-	err = Guard(func() error { b[8191] = 2; return nil })
+	err := Guard(func() error { b[8191] = 2; return nil })
 	if !errors.Is(err, ErrFault) {
 		t.Fatalf("access past a truncated object: %v, want ErrFault", err)
 	}
@@ -98,14 +107,14 @@ func TestCheckSafeAndLocks(t *testing.T) {
 		t.Fatalf("own 0600 file refused: %v", err)
 	}
 	os.Chmod(path, 0o660)
-	if _, err := f.CheckSafe(Trust{}); !errors.Is(err, ErrUnsafeFile) {
+	if _, err := f.CheckSafe(Trust{}); !errors.Is(err, ring.ErrUnsafeFile) {
 		t.Errorf("group-writable accepted: %v", err)
 	}
 	if _, err := f.CheckSafe(Trust{GroupWrite: true}); err != nil {
 		t.Errorf("group-writable refused with GroupWrite: %v", err)
 	}
 	os.Chmod(path, 0o606)
-	if _, err := f.CheckSafe(Trust{GroupWrite: true, OtherOwner: true}); !errors.Is(err, ErrUnsafeFile) {
+	if _, err := f.CheckSafe(Trust{GroupWrite: true, OtherOwner: true}); !errors.Is(err, ring.ErrUnsafeFile) {
 		t.Errorf("world-writable accepted: %v", err)
 	}
 	// The OFD write lock: one holder; a read-only probe sees it.
@@ -134,7 +143,41 @@ func TestCheckSafeAndLocks(t *testing.T) {
 	}
 	// A symlink is refused at open.
 	os.Symlink(path, filepath.Join(dir, "link"))
-	if _, err := Open(filepath.Join(dir, "link"), false); !errors.Is(err, ErrUnsafeFile) {
+	if _, err := Open(filepath.Join(dir, "link"), false); !errors.Is(err, ring.ErrUnsafeFile) {
 		t.Errorf("symlink opened: %v", err)
+	}
+}
+
+// Unmap leaves an inaccessible reservation: a slice kept past Unmap faults
+// (and Guard turns that into ErrFault), and at most QuarantineLen ranges
+// stay reserved.
+func TestUnmapQuarantine(t *testing.T) {
+	f, m := mapObject(t, 8192)
+	b := m.Bytes()
+	b[100] = 7
+	if err := m.Unmap(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Unmap(); err != nil {
+		t.Fatalf("second Unmap: %v", err)
+	}
+	var v byte
+	if err := Guard(func() error { v = b[100]; return nil }); !errors.Is(err, ErrFault) {
+		t.Fatalf("read after Unmap: %d, %v; want ErrFault", v, err)
+	}
+	for i := 0; i < 2*QuarantineLen; i++ {
+		mi, err := Map(f, 8192, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := mi.Unmap(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	quarantine.Lock()
+	n := len(quarantine.q)
+	quarantine.Unlock()
+	if n != QuarantineLen {
+		t.Errorf("%d ranges reserved after %d unmaps, want %d", n, 2*QuarantineLen+1, QuarantineLen)
 	}
 }

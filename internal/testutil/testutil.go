@@ -1,22 +1,23 @@
 // Package testutil holds what framering's tests share: re-executing the
 // test binary as a child writer or reader, unique ring names, and checks
-// that a test leaves no segment, descriptor or process behind.
+// that a test leaves no segment, descriptor or process behind. It imports
+// nothing above internal/: a test opens its rings with producer and
+// consumer itself.
 package testutil
 
 import (
-	"bufio"
-	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/framering/framering/internal/proc"
 )
 
 // helperEnv names the helper a re-executed test binary runs.
@@ -125,20 +126,13 @@ func ShmDir(t testing.TB) string {
 }
 
 // Child is a re-executed test binary running a helper.
-type Child struct {
-	Cmd    *exec.Cmd
-	Name   string
-	lines  chan string
-	done   chan struct{}
-	err    error
-	stderr *strings.Builder
-	mu     sync.Mutex
-}
+type Child = proc.Proc
 
 // Start re-executes the test binary as helper name with extra environment
-// variables (KEY=VALUE). The child is killed when the test ends if it is
-// still running. Its stdout is read line by line ([Child.Line]); its
-// stderr is kept for failure messages.
+// variables (KEY=VALUE). The child dies with the test process and is
+// killed when the test ends if it is still running. Its stdout is read
+// line by line ([proc.Proc.Line], Expect, Wait); its stderr is kept for
+// failure messages.
 func Start(t testing.TB, name string, env ...string) *Child {
 	t.Helper()
 	exe, err := os.Executable()
@@ -147,111 +141,70 @@ func Start(t testing.TB, name string, env ...string) *Child {
 	}
 	cmd := exec.Command(exe, "-test.run=^$")
 	cmd.Env = append(append(os.Environ(), helperEnv+"="+name), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stdout, err := cmd.StdoutPipe()
+	c, err := proc.Start("helper "+name, cmd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Child{Cmd: cmd, Name: name, lines: make(chan string, 1024), done: make(chan struct{}), stderr: &strings.Builder{}}
-	cmd.Stderr = &lockedWriter{w: c.stderr, mu: &c.mu}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start helper %s: %v", name, err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 1<<16), 1<<20)
-		for sc.Scan() {
-			c.lines <- sc.Text()
-		}
-		close(c.lines)
-		c.err = cmd.Wait()
-		close(c.done)
-	}()
 	t.Cleanup(func() {
 		select {
-		case <-c.done:
+		case <-c.Done():
 		default:
-			cmd.Process.Kill()
-			<-c.done
+			c.Kill()
 		}
 	})
 	return c
 }
 
-type lockedWriter struct {
-	w  io.Writer
-	mu *sync.Mutex
+// HangGuard bounds the waits of Eventually and Receive. It only keeps a
+// broken test from hanging; it is never a timing assertion.
+const HangGuard = 30 * time.Second
+
+// Eventually polls cond until it holds, failing the test if it does not
+// within HangGuard.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(HangGuard); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after %v", what, HangGuard)
+		}
+		runtime.Gosched()
+		time.Sleep(time.Millisecond)
+	}
 }
 
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-// Stderr returns what the child wrote to stderr so far.
-func (c *Child) Stderr() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.stderr.String()
-}
-
-// Line returns the child's next stdout line, or an error if it exits or
-// the timeout passes first. The timeout guards against a hung child; it is
-// not a performance assertion.
-func (c *Child) Line(timeout time.Duration) (string, error) {
+// Receive returns the next value from ch, failing the test if none comes
+// within HangGuard.
+func Receive[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
 	select {
-	case l, ok := <-c.lines:
-		if !ok {
-			<-c.done
-			return "", fmt.Errorf("helper %s exited (%v) before writing a line; stderr:\n%s", c.Name, c.err, c.Stderr())
-		}
-		return l, nil
-	case <-time.After(timeout):
-		return "", fmt.Errorf("helper %s wrote no line in %v; stderr:\n%s", c.Name, timeout, c.Stderr())
+	case v := <-ch:
+		return v
+	case <-time.After(HangGuard):
+		t.Fatalf("%s: not after %v", what, HangGuard)
+		panic("unreachable")
 	}
 }
 
-// Expect reads lines until one starts with prefix and returns it.
-func (c *Child) Expect(prefix string, timeout time.Duration) (string, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		l, err := c.Line(time.Until(deadline))
-		if err != nil {
-			return "", fmt.Errorf("waiting for %q: %w", prefix, err)
-		}
-		if strings.HasPrefix(l, prefix) {
-			return l, nil
-		}
+// Closing fails the test if err is set, and otherwise arranges for c to be
+// closed when the test ends, and returns c:
+//
+//	r, err := consumer.Open(name, opts)
+//	r = testutil.Closing(t, r, err)
+func Closing[C interface{ Close() error }](t testing.TB, c C, err error) C {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
-// Wait waits for the child to exit (killing it after timeout) and returns
-// its exit error and the rest of its stdout.
-func (c *Child) Wait(timeout time.Duration) (rest []string, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	for {
-		select {
-		case l, ok := <-c.lines:
-			if !ok {
-				<-c.done
-				if c.err != nil {
-					return rest, fmt.Errorf("helper %s: %w; stderr:\n%s", c.Name, c.err, c.Stderr())
-				}
-				return rest, nil
-			}
-			rest = append(rest, l)
-		case <-ctx.Done():
-			c.Cmd.Process.Kill()
-			<-c.done
-			return rest, fmt.Errorf("helper %s still running after %v: killed; stderr:\n%s", c.Name, timeout, c.Stderr())
-		}
+// Removing is Closing for a writer: it removes the ring when the test ends.
+func Removing[W interface{ Remove() error }](t testing.TB, w W, err error) W {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-// Kill sends SIGKILL and waits for the exit.
-func (c *Child) Kill() {
-	c.Cmd.Process.Kill()
-	<-c.done
+	t.Cleanup(func() { w.Remove() })
+	return w
 }

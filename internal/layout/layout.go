@@ -1,12 +1,13 @@
-package ring
+package layout
 
 import (
 	"encoding/binary"
-	"fmt"
 	"hash/crc32"
 	"structs"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/framering/framering/ring"
 )
 
 // Format constants.
@@ -145,47 +146,15 @@ type SlotHeader struct {
 var _ [SlotHeaderSize - unsafe.Sizeof(SlotHeader{})]byte
 var _ [unsafe.Sizeof(SlotHeader{}) - SlotHeaderSize]byte
 
-// Geometry is the shape of a ring: what a writer asks for and what a
-// superblock records.
-type Geometry struct {
-	Slots      int // slot count, a power of two in [MinSlots, MaxSlots]
-	PayloadCap int // payload bytes per slot, >= 1
-	MetaCap    int // metadata bytes per slot, >= 0
-}
-
-// PayloadOffset is the payload's offset inside a slot: the slot header and
-// metadata area rounded up to a page.
-func (g Geometry) PayloadOffset() int64 {
+// PayloadOffset is the payload's offset inside a slot of geometry g: the
+// slot header and metadata area rounded up to a page.
+func PayloadOffset(g ring.Geometry) int64 {
 	return alignUp(SlotHeaderSize+int64(g.MetaCap), PageSize)
 }
 
-// SlotStride is the distance between slots.
-func (g Geometry) SlotStride() int64 {
-	return g.PayloadOffset() + alignUp(int64(g.PayloadCap), PageSize)
-}
-
-// FileSize is the size of the whole segment.
-func (g Geometry) FileSize() int64 {
-	return SuperblockSize + int64(g.Slots)*g.SlotStride()
-}
-
-// Check reports whether g is within the format's limits.
-func (g Geometry) Check() error {
-	switch {
-	case g.Slots < MinSlots || g.Slots > MaxSlots || g.Slots&(g.Slots-1) != 0:
-		return fmt.Errorf("%w: slot count %d is not a power of two in [%d, %d]", ErrInvalidFrame, g.Slots, MinSlots, MaxSlots)
-	case g.PayloadCap < 1 || g.PayloadCap > MaxPayloadCap:
-		return fmt.Errorf("%w: slot payload size %d is outside [1, %d]", ErrInvalidFrame, g.PayloadCap, int64(MaxPayloadCap))
-	case g.MetaCap < 0 || g.MetaCap > MaxMetaCap:
-		return fmt.Errorf("%w: metadata size %d is outside [0, %d]", ErrInvalidFrame, g.MetaCap, MaxMetaCap)
-	case g.FileSize() > MaxFileSize:
-		return fmt.Errorf("%w: ring of %d bytes exceeds %d", ErrInvalidFrame, g.FileSize(), int64(MaxFileSize))
-	}
-	return nil
-}
-
-func (g Geometry) String() string {
-	return fmt.Sprintf("%d slots x %d bytes (+%d metadata)", g.Slots, g.PayloadCap, g.MetaCap)
+// SlotStride is the distance between the slots of geometry g.
+func SlotStride(g ring.Geometry) int64 {
+	return PayloadOffset(g) + alignUp(int64(g.PayloadCap), PageSize)
 }
 
 func alignUp(n, a int64) int64 { return (n + a - 1) &^ (a - 1) }

@@ -1,9 +1,12 @@
-package ring
+package layout
 
 import (
 	"fmt"
 	"sync/atomic"
+	"time"
 	"unsafe"
+
+	"github.com/framering/framering/ring"
 )
 
 // Segment is a validated view of a mapped ring. It does no I/O: producer
@@ -14,7 +17,7 @@ import (
 // atomic loads or under a slot's seqlock and validated before use.
 type Segment struct {
 	mem  []byte
-	geo  Geometry
+	geo  ring.Geometry
 	sb   *Superblock
 	base unsafe.Pointer // &mem[0]
 	// Copies of the validated static fields, so a corrupting writer cannot
@@ -24,15 +27,15 @@ type Segment struct {
 }
 
 // Format writes a fresh superblock for g into mem, which must be zeroed and
-// exactly g.FileSize() bytes, and returns the segment. Generation starts at
+// exactly g.Size() bytes, and returns the segment. Generation starts at
 // 0; the writer's Open bumps it.
-func Format(mem []byte, g Geometry, createdNs int64) (*Segment, error) {
+func Format(mem []byte, g ring.Geometry, createdNs int64) (*Segment, error) {
 	sb, err := EncodeSuperblock(g, createdNs)
 	if err != nil {
 		return nil, err
 	}
-	if int64(len(mem)) != g.FileSize() {
-		return nil, fmt.Errorf("format ring: mapping is %d bytes, geometry needs %d", len(mem), g.FileSize())
+	if int64(len(mem)) != g.Size() {
+		return nil, fmt.Errorf("format ring: mapping is %d bytes, geometry needs %d", len(mem), g.Size())
 	}
 	copy(mem, sb)
 	return Attach(mem)
@@ -40,7 +43,7 @@ func Format(mem []byte, g Geometry, createdNs int64) (*Segment, error) {
 
 // EncodeSuperblock returns the superblock page of a fresh ring of geometry
 // g: static fields and checksum set, live words zero.
-func EncodeSuperblock(g Geometry, createdNs int64) ([]byte, error) {
+func EncodeSuperblock(g ring.Geometry, createdNs int64) ([]byte, error) {
 	if err := g.Check(); err != nil {
 		return nil, err
 	}
@@ -50,10 +53,10 @@ func EncodeSuperblock(g Geometry, createdNs int64) ([]byte, error) {
 	le.PutUint32(b[12:], SuperblockSize)
 	le.PutUint32(b[16:], uint32(g.Slots))
 	le.PutUint32(b[20:], uint32(g.MetaCap))
-	le.PutUint64(b[24:], uint64(g.SlotStride()))
-	le.PutUint64(b[32:], uint64(g.PayloadOffset()))
+	le.PutUint64(b[24:], uint64(SlotStride(g)))
+	le.PutUint64(b[32:], uint64(PayloadOffset(g)))
 	le.PutUint64(b[40:], uint64(g.PayloadCap))
-	le.PutUint64(b[48:], uint64(g.FileSize()))
+	le.PutUint64(b[48:], uint64(g.Size()))
 	le.PutUint64(b[88:], uint64(createdNs))
 	le.PutUint32(b[60:], checksum(b))
 	return b, nil
@@ -61,8 +64,8 @@ func EncodeSuperblock(g Geometry, createdNs int64) ([]byte, error) {
 
 // Attach validates the superblock at the start of mem against len(mem) and
 // returns the segment. mem must be 8-byte aligned (a mapping is
-// page-aligned). Errors wrap [ErrIncompatible], [ErrCorrupt] or
-// [ErrTruncated].
+// page-aligned). Errors wrap [ring.ErrIncompatible], [ring.ErrCorrupt] or
+// [ring.ErrTruncated].
 func Attach(mem []byte) (*Segment, error) {
 	g, err := ParseSuperblock(mem, int64(len(mem)))
 	if err != nil {
@@ -76,8 +79,8 @@ func Attach(mem []byte) (*Segment, error) {
 		geo:    g,
 		sb:     (*Superblock)(unsafe.Pointer(&mem[0])),
 		base:   unsafe.Pointer(&mem[0]),
-		stride: g.SlotStride(),
-		payOff: g.PayloadOffset(),
+		stride: SlotStride(g),
+		payOff: PayloadOffset(g),
 		mask:   uint64(g.Slots - 1),
 	}, nil
 }
@@ -85,61 +88,58 @@ func Attach(mem []byte) (*Segment, error) {
 // ParseSuperblock validates the static part of a superblock read from b, a
 // copy or mapping of at least its first page, for an object of fileSize
 // bytes, and returns the geometry. It never panics, whatever b holds.
-func ParseSuperblock(b []byte, fileSize int64) (Geometry, error) {
+func ParseSuperblock(b []byte, fileSize int64) (ring.Geometry, error) {
 	if len(b) < SuperblockSize || fileSize < SuperblockSize {
 		n := min(int64(len(b)), fileSize)
-		return Geometry{}, fmt.Errorf("%w: %d bytes, a superblock needs %d", ErrTruncated, n, SuperblockSize)
+		return ring.Geometry{}, fmt.Errorf("%w: %d bytes, a superblock needs %d", ring.ErrTruncated, n, SuperblockSize)
 	}
 	if string(b[:8]) != Magic {
-		return Geometry{}, &LayoutError{Field: "magic", Got: fmt.Sprintf("%q", b[:8]), Want: fmt.Sprintf("%q", Magic)}
+		return ring.Geometry{}, &ring.LayoutError{Field: "magic", Got: fmt.Sprintf("%q", b[:8]), Want: fmt.Sprintf("%q", Magic)}
 	}
 	if v := le.Uint32(b[8:]); v != Version {
-		return Geometry{}, &LayoutError{Field: "version", Got: fmt.Sprint(v), Want: fmt.Sprint(Version)}
+		return ring.Geometry{}, &ring.LayoutError{Field: "version", Got: fmt.Sprint(v), Want: fmt.Sprint(Version)}
 	}
 	if sum, want := le.Uint32(b[60:]), checksum(b); sum != want {
-		return Geometry{}, fmt.Errorf("%w: superblock checksum %#08x, computed %#08x", ErrCorrupt, sum, want)
+		return ring.Geometry{}, fmt.Errorf("%w: superblock checksum %#08x, computed %#08x", ring.ErrCorrupt, sum, want)
 	}
 	if fl := le.Uint32(b[56:]); fl != 0 {
-		return Geometry{}, &LayoutError{Field: "flags", Got: fmt.Sprintf("%#x", fl), Want: "0 (no v1 flags are defined)"}
+		return ring.Geometry{}, &ring.LayoutError{Field: "flags", Got: fmt.Sprintf("%#x", fl), Want: "0 (no v1 flags are defined)"}
 	}
 	if s := le.Uint32(b[12:]); s != SuperblockSize {
-		return Geometry{}, &LayoutError{Field: "superblock size", Got: fmt.Sprint(s), Want: fmt.Sprint(SuperblockSize)}
+		return ring.Geometry{}, &ring.LayoutError{Field: "superblock size", Got: fmt.Sprint(s), Want: fmt.Sprint(SuperblockSize)}
 	}
 	payCap := le.Uint64(b[40:])
 	if payCap > MaxPayloadCap {
-		return Geometry{}, fmt.Errorf("%w: payload capacity %d exceeds %d", ErrCorrupt, payCap, int64(MaxPayloadCap))
+		return ring.Geometry{}, fmt.Errorf("%w: payload capacity %d exceeds %d", ring.ErrCorrupt, payCap, int64(MaxPayloadCap))
 	}
-	g := Geometry{
+	g := ring.Geometry{
 		Slots:      int(le.Uint32(b[16:])),
 		MetaCap:    int(le.Uint32(b[20:])),
 		PayloadCap: int(payCap),
 	}
 	if err := g.Check(); err != nil {
-		return Geometry{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return ring.Geometry{}, fmt.Errorf("%w: %v", ring.ErrCorrupt, err)
 	}
 	for _, f := range []struct {
 		name      string
 		got, want uint64
 	}{
-		{"slot stride", le.Uint64(b[24:]), uint64(g.SlotStride())},
-		{"payload offset", le.Uint64(b[32:]), uint64(g.PayloadOffset())},
-		{"file size", le.Uint64(b[48:]), uint64(g.FileSize())},
+		{"slot stride", le.Uint64(b[24:]), uint64(SlotStride(g))},
+		{"payload offset", le.Uint64(b[32:]), uint64(PayloadOffset(g))},
+		{"file size", le.Uint64(b[48:]), uint64(g.Size())},
 	} {
 		if f.got != f.want {
-			return Geometry{}, fmt.Errorf("%w: %s is %d, geometry %v gives %d", ErrCorrupt, f.name, f.got, g, f.want)
+			return ring.Geometry{}, fmt.Errorf("%w: %s is %d, geometry %v gives %d", ring.ErrCorrupt, f.name, f.got, g, f.want)
 		}
 	}
-	if fileSize < g.FileSize() {
-		return Geometry{}, fmt.Errorf("%w: object is %d bytes, superblock says %d", ErrTruncated, fileSize, g.FileSize())
+	if fileSize < g.Size() {
+		return ring.Geometry{}, fmt.Errorf("%w: object is %d bytes, superblock says %d", ring.ErrTruncated, fileSize, g.Size())
 	}
 	return g, nil
 }
 
 // Geometry returns the validated geometry.
-func (s *Segment) Geometry() Geometry { return s.geo }
-
-// Size returns the segment's size in bytes.
-func (s *Segment) Size() int64 { return s.geo.FileSize() }
+func (s *Segment) Geometry() ring.Geometry { return s.geo }
 
 // Super returns the superblock. Its live words must be accessed through the
 // Segment's methods (atomics); static fields were validated by Attach.
@@ -181,30 +181,77 @@ func (s *Segment) WriterStart() *atomic.Int64  { return i64(&s.sb.WriterStart) }
 // Seq returns the seqlock word of a slot.
 func (h *SlotHeader) SeqWord() *atomic.Uint64 { return u64(&h.Seq) }
 
-// Stats is a snapshot of a superblock's live words.
-type Stats struct {
-	Geometry    Geometry
-	Head        uint64
-	Generation  uint64
-	WriterPID   int
-	WriterStart int64 // Unix ns
-	Created     int64 // Unix ns
-	Heartbeat   int64 // CLOCK_MONOTONIC ns
-	FramesTotal uint64
-	BytesTotal  uint64
-}
-
-// Stats reads the live words with atomic loads.
-func (s *Segment) Stats() Stats {
-	return Stats{
+// Status reads the live words with atomic loads.
+func (s *Segment) Status() ring.Status {
+	return ring.Status{
 		Geometry:    s.geo,
 		Head:        s.Head().Load(),
 		Generation:  s.Generation().Load(),
 		WriterPID:   int(s.WriterPID().Load()),
-		WriterStart: s.WriterStart().Load(),
-		Created:     i64(&s.sb.Created).Load(),
+		WriterStart: wallTime(s.WriterStart().Load()),
+		Created:     wallTime(i64(&s.sb.Created).Load()),
 		Heartbeat:   s.Heartbeat().Load(),
 		FramesTotal: s.FramesTotal().Load(),
 		BytesTotal:  s.BytesTotal().Load(),
 	}
+}
+
+// wallTime is Unix ns as a time, the zero time for 0.
+func wallTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+// Info converts a slot header already copied out of shared memory into
+// frame info, validating every field against the geometry. It never
+// panics; errors wrap [ring.ErrCorrupt]. The returned info has no Meta: its
+// length is the header's MetaLen, returned separately.
+func (h *SlotHeader) Info(g ring.Geometry) (fi ring.FrameInfo, metaLen int, err error) {
+	fi = ring.FrameInfo{
+		Width:    int(h.Width),
+		Height:   int(h.Height),
+		Channels: int(h.Channels),
+		Format:   ring.PixelFormat(h.Format),
+		Stride:   int(h.Stride),
+		Capture:  h.CaptureNs,
+		Len:      int(min(h.PayloadLen, uint64(MaxPayloadCap)+1)),
+	}
+	metaLen = int(h.MetaLen)
+	if h.PayloadLen > uint64(g.PayloadCap) {
+		return fi, 0, fmt.Errorf("%w: frame %d payload length %d exceeds slot capacity %d", ring.ErrCorrupt, h.FrameNo, h.PayloadLen, g.PayloadCap)
+	}
+	if h.MetaLen > uint32(g.MetaCap) {
+		return fi, 0, fmt.Errorf("%w: frame %d metadata length %d exceeds slot capacity %d", ring.ErrCorrupt, h.FrameNo, h.MetaLen, g.MetaCap)
+	}
+	check := fi
+	if err := check.Normalize(); err != nil {
+		return fi, 0, fmt.Errorf("%w: frame %d header: %v", ring.ErrCorrupt, h.FrameNo, err)
+	}
+	if check.Channels != fi.Channels || check.Stride != fi.Stride || uint64(check.Len) != h.PayloadLen {
+		return fi, 0, fmt.Errorf("%w: frame %d header: %dx%dx%d %v stride %d does not give payload length %d", ring.ErrCorrupt, h.FrameNo, fi.Width, fi.Height, fi.Channels, fi.Format, fi.Stride, h.PayloadLen)
+	}
+	return fi, metaLen, nil
+}
+
+// Store writes fi (already normalized) into the header of a slot the
+// caller holds odd, with metaLen bytes of metadata.
+func (h *SlotHeader) Store(number, generation uint64, fi *ring.FrameInfo, metaLen int, publishNs int64, wall int64) {
+	h.FrameNo = number
+	h.Generation = generation
+	h.Width = uint32(fi.Width)
+	h.Height = uint32(fi.Height)
+	h.Channels = uint32(fi.Channels)
+	h.Format = uint32(fi.Format)
+	h.Stride = uint32(fi.Stride)
+	h.MetaLen = uint32(metaLen)
+	h.PayloadLen = uint64(fi.Len)
+	capture := fi.Capture
+	if capture == 0 {
+		capture = publishNs
+	}
+	h.CaptureNs = capture
+	h.PublishNs = publishNs
+	h.WallNs = wall
 }
