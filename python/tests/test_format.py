@@ -64,9 +64,9 @@ def test_pattern_check_catches_every_kind_of_damage():
 
 
 def _golden_fresh_superblock():
-    """Section 1 of ring/testdata/superblock.golden: the fresh superblock of
+    """Section 1 of internal/layout/testdata/superblock.golden: the fresh superblock of
     4 slots x 1000 bytes (+256 metadata), created 1700000000123456789."""
-    text = open(os.path.join(REPO, "ring", "testdata", "superblock.golden")).read()
+    text = open(os.path.join(REPO, "internal", "layout", "testdata", "superblock.golden")).read()
     section = text.split("## 1.")[1].split("\n## ")[0]
     mem = bytearray(8192)
     last, off = None, 0
