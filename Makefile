@@ -83,6 +83,8 @@ test-c: c
 	$(CC) -std=c11 -g -O1 $(C_WARN) -pthread $(C_SAN) -c -o $(C_BUILD)/impl.o c/test/impl.c
 	$(CXX) -std=c++17 -g -O1 $(C_WARN) -pthread $(C_SAN) -o $(C_BUILD)/cxx_link_test c/test/cxx_test.cpp $(C_BUILD)/impl.o
 	$(C_SANENV) $(C_BUILD)/framering_test
+	$(CC) -std=c11 -g -O1 $(C_WARN) -pthread $(C_SAN) -DFRAMERING_TEST_FORCE_NAMED_TMP -o $(C_BUILD)/framering_test_named_tmp c/test/framering_test.c
+	$(C_SANENV) $(C_BUILD)/framering_test_named_tmp --named-tmp
 	$(C_SANENV) $(C_BUILD)/cxx_test
 	$(C_SANENV) $(C_BUILD)/cxx_link_test
 	@if pkg-config --exists opencv4 2>/dev/null; then \

@@ -1455,7 +1455,7 @@ static int fr__pick(framering_reader *r, int64_t deadline, int64_t timeout_ns, u
     }
 }
 
-enum { FR__GOT, FR__LOST, FR__TORN, FR__ODD, FR__CORRUPT, FR__SMALL };
+enum { FR__GOT, FR__LOST, FR__TORN, FR__ODD, FR__CORRUPT, FR__SMALL, FR__NOMEM };
 
 /* fr__attempt reads frame n under the seqlock (§6). For a copy it copies
  * payload and metadata out and validates; for a view it checks the header
@@ -1496,9 +1496,9 @@ static int fr__attempt(framering_reader *r, uint64_t n, uint8_t *dst, size_t cap
             if (r->pay_buf_cap < h.payload_len) {
                 uint8_t *p = FR__CAST(uint8_t *, realloc(r->pay_buf, (size_t)h.payload_len));
                 if (p == NULL) {
-                    snprintf(why, why_len, "out of memory for a frame of %llu bytes",
+                    snprintf(why, why_len, "out of memory for a frame of %llu bytes; pass your own buffer",
                              (unsigned long long)h.payload_len);
-                    return FR__SMALL;
+                    return FR__NOMEM;
                 }
                 r->pay_buf = p;
                 r->pay_buf_cap = h.payload_len;
@@ -1604,6 +1604,11 @@ static int fr__acquire(framering_reader *r, uint8_t *dst, size_t cap, int copy_o
                           "ring \"%s\": corrupt ring segment: frame %llu header: %s; frame %llu skipped; if this "
                           "repeats the writer is broken, restart it",
                           r->name, (unsigned long long)n, why, (unsigned long long)n);
+            break;
+        }
+        if (oc == FR__NOMEM) {
+            rc = fr__fail(&r->err, FRAMERING_ERR_SYSTEM, ENOMEM, "ring \"%s\": read frame %llu: %s", r->name,
+                          (unsigned long long)n, why);
             break;
         }
         if (oc == FR__SMALL) {
@@ -1879,6 +1884,18 @@ static int fr__fallocate(int fd, uint64_t size) {
 
 #define FR__RETRY (-1) /* internal: another writer changed the name; start over */
 
+#ifdef FRAMERING_TEST_HOOKS
+/* Tests only: called between a writer's open of an existing file and its
+ * lock, to stage the race the re-check after locking must catch. */
+static void (*fr__test_before_lock)(const char *path);
+#define FR__BEFORE_LOCK(path)                                                                                          \
+    do {                                                                                                               \
+        if (fr__test_before_lock) fr__test_before_lock(path);                                                          \
+    } while (0)
+#else
+#define FR__BEFORE_LOCK(path) ((void)0)
+#endif
+
 /* fr__tmp_name builds DIR/.framering-tmp.NAME.<16 random hex digits>. */
 static int fr__tmp_name(const framering_writer *w, char *tmp, size_t cap) {
     char hex[17];
@@ -1903,10 +1920,14 @@ static int fr__create(framering_writer *w, const fr__carry *carry, int replace) 
     const framering_geometry *g = &w->geo;
     char tmp[FRAMERING_PATH_MAX] = "";
     int named_tmp = 0; /* the fallback: the file has a temporary name from the start */
-    int fd = -1;
-    if (access("/proc/self/fd", X_OK) == 0) fd = open(w->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, w->mode);
+    int fd = -1, er = EOPNOTSUPP;
+#ifndef FRAMERING_TEST_FORCE_NAMED_TMP /* the tests force the fallback below with it */
+    if (access("/proc/self/fd", X_OK) == 0) {
+        fd = open(w->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, w->mode);
+        if (fd < 0) er = errno;
+    }
+#endif
     if (fd < 0) {
-        int er = errno;
         if (er == ENOENT && access(w->dir, F_OK) != 0)
             return fr__fail(&w->err, FRAMERING_ERR_NOT_FOUND, er, "ring \"%s\": directory %s does not exist; create "
                                                                   "it or pick another dir", w->name, w->dir);
@@ -1922,7 +1943,13 @@ static int fr__create(framering_writer *w, const fr__carry *carry, int replace) 
             fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, w->mode);
             if (fd < 0 && errno != EEXIST) break;
         }
-        if (fd < 0) return fr__wrap_sys(w, "create", tmp, errno);
+        if (fd < 0) {
+            er = errno;
+            if (er == ENOENT)
+                return fr__fail(&w->err, FRAMERING_ERR_NOT_FOUND, er, "ring \"%s\": directory %s does not exist; "
+                                                                      "create it or pick another dir", w->name, w->dir);
+            return fr__wrap_sys(w, "create", tmp, er);
+        }
         int le = fr__lock_write(fd);
         if (le != 0) {
             close(fd);
@@ -1932,7 +1959,6 @@ static int fr__create(framering_writer *w, const fr__carry *carry, int replace) 
     }
     void *m = MAP_FAILED;
     int rc;
-    int er;
     if (fchmod(fd, w->mode) != 0) { /* the umask may have cleared bits asked for */
         rc = fr__wrap_sys(w, "fchmod", named_tmp ? tmp : w->dir, errno);
         goto fail;
@@ -2179,6 +2205,7 @@ int framering_writer_open(framering_writer *w, const char *name, const framering
         }
         int fl = fcntl(fd, F_GETFL);
         if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+        FR__BEFORE_LOCK(w->path);
         int er = fr__lock_write(fd);
         if (er == EAGAIN || er == EACCES) {
             uint8_t pidb[4] = {0, 0, 0, 0};

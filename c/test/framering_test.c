@@ -3,8 +3,14 @@
  * child processes die with the test (PR_SET_PDEATHSIG). No test asserts a
  * time: they assert counts, bytes and error codes.
  *
- * usage: framering_test [-v] [TEST-NAME-SUBSTRING] */
+ * Built a second time with -DFRAMERING_TEST_FORCE_NAMED_TMP, every writer
+ * takes the fallback of PROTOCOL.md §7 (a temporary name instead of
+ * O_TMPFILE); the leftover check after each test then also proves that no
+ * temporary file is left behind.
+ *
+ * usage: framering_test [-v] [--named-tmp] [TEST-NAME-SUBSTRING] */
 #define FRAMERING_IMPLEMENTATION
+#define FRAMERING_TEST_HOOKS
 #include "../framering.h"
 
 #include <dirent.h>
@@ -1251,6 +1257,102 @@ static void test_remove_only_own(void) {
     unlink(path);
 }
 
+/* Writers racing on one name, half of them with another geometry (so they
+ * replace the file): each one that gets the ring owns the file the name
+ * points at (the re-check after locking), the others are told "busy";
+ * nothing else goes wrong and no temporary file is left. */
+static void test_racing_writers(void) {
+    char name[128], path[512];
+    ring_name(name, sizeof name);
+    ring_path(path, sizeof path, name);
+    enum { KIDS = 4, ROUNDS = 25 };
+    int go[2];
+    CHECK(pipe(go) == 0, "pipe");
+    pid_t kids[KIDS];
+    for (int k = 0; k < KIDS; k++) {
+        kids[k] = fork_child();
+        if (kids[k] == 0) {
+            close(go[1]);
+            char c;
+            if (read(go[0], &c, 1) != 0) _exit(90); /* released when the parent closes the pipe */
+            int bad = 0;
+            for (int i = 0; i < ROUNDS; i++) {
+                static framering_writer w;
+                framering_writer_options o = wopts(k % 2 ? 4 : 8, 64 * 48 * 3);
+                int rc = framering_writer_open(&w, name, &o);
+                if (rc == FRAMERING_ERR_BUSY) continue;
+                if (rc != FRAMERING_OK) {
+                    fprintf(stderr, "racing writer: %s\n", w.err.msg);
+                    bad++;
+                    continue;
+                }
+                struct stat st;
+                if (lstat(path, &st) != 0 || (uint64_t)st.st_ino != w.ino) {
+                    fprintf(stderr, "racing writer %d: owns inode %llu, the name points elsewhere\n", k,
+                            (unsigned long long)w.ino);
+                    bad++;
+                }
+                if (publish_pattern(&w, bgr(64, 48), 1) == 0) bad++;
+                framering_writer_close(&w);
+            }
+            _exit(bad > 80 ? 80 : bad);
+        }
+    }
+    close(go[0]);
+    close(go[1]); /* go */
+    int total = 0;
+    for (int k = 0; k < KIDS; k++) total += wait_exit(kids[k]);
+    CHECK_EQ(total, 0);
+    static framering_reader r;
+    framering_reader_options ro = ropts(0, FRAMERING_START_NEWEST);
+    CHECK_RC(framering_reader_open(&r, name, &ro), FRAMERING_OK, r.err.msg);
+    framering_reader_close(&r);
+    unlink(path);
+}
+
+/* The race of PROTOCOL.md §7 Open step 4, staged: writer A opens the
+ * ring's file; before A locks it, writer B (another geometry) locks it,
+ * replaces it and keeps the new file. A's lock on the old, unlinked file
+ * succeeds; only the re-check sends A back to the name, where it finds B:
+ * busy. Without the re-check both would believe they own the ring. */
+static const char *race_name;
+static framering_writer race_b;
+static int race_b_rc = -1;
+
+static void replace_before_lock(const char *path) {
+    (void)path;
+    fr__test_before_lock = NULL; /* once */
+    framering_writer_options o = wopts(8, 128 * 96 * 3);
+    race_b_rc = framering_writer_open(&race_b, race_name, &o);
+}
+
+static void test_recheck_after_lock(void) {
+    char name[128], path[512];
+    ring_name(name, sizeof name);
+    ring_path(path, sizeof path, name);
+    framering_geometry g;
+    CHECK(make_ring(name, 3, &g) == 0, "make ring");
+    struct stat before;
+    CHECK(stat(path, &before) == 0, "stat");
+    race_name = name;
+    fr__test_before_lock = replace_before_lock;
+    static framering_writer a;
+    framering_writer_options o = wopts(4, 64 * 48 * 3);
+    int rc = framering_writer_open(&a, name, &o);
+    fr__test_before_lock = NULL;
+    CHECK_RC(race_b_rc, FRAMERING_OK, race_b.err.msg);
+    struct stat after;
+    CHECK(stat(path, &after) == 0, "stat");
+    CHECK(after.st_ino != before.st_ino, "B did not replace the file");
+    CHECK_EQ(race_b.ino, after.st_ino);
+    CHECK_RC(rc, FRAMERING_ERR_BUSY, a.err.msg);
+    char pid[32];
+    snprintf(pid, sizeof pid, "pid %d", (int)getpid());
+    CHECK_HAS(a.err.msg, pid);
+    CHECK_EQ(framering_writer_next(&race_b), 4); /* B carried the numbering of the old file */
+    framering_writer_remove(&race_b);
+}
+
 /* A reader with spin: every frame from a writer thread, in order. */
 static void test_spin_reader(void) {
     char name[128];
@@ -1321,6 +1423,8 @@ static const test tests[] = {
     {"hostile_frames", test_hostile_frames},
     {"stale_tmp_cleanup", test_stale_tmp_cleanup},
     {"remove_only_own", test_remove_only_own},
+    {"racing_writers", test_racing_writers},
+    {"recheck_after_lock", test_recheck_after_lock},
     {"spin_reader", test_spin_reader},
 };
 
@@ -1357,6 +1461,8 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-v") == 0)
             verbose = 1;
+        else if (strcmp(argv[i], "--named-tmp") == 0)
+            continue; /* built with FRAMERING_TEST_FORCE_NAMED_TMP: writers use the no-O_TMPFILE fallback */
         else
             only = argv[i];
     }
@@ -1388,6 +1494,10 @@ int main(int argc, char **argv) {
         fflush(stdout);
     }
     remove_dir(dir);
+#ifdef FRAMERING_TEST_FORCE_NAMED_TMP
+    printf("%d tests (writers forced to the named temporary file fallback), %d failures\n", ran, failures);
+#else
     printf("%d tests, %d failures\n", ran, failures);
+#endif
     return failures ? 1 : 0;
 }
