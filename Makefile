@@ -87,6 +87,15 @@ test-c: c
 	$(C_SANENV) $(C_BUILD)/framering_test_named_tmp --named-tmp
 	$(C_SANENV) $(C_BUILD)/cxx_test
 	$(C_SANENV) $(C_BUILD)/cxx_link_test
+	@if command -v aarch64-linux-gnu-gcc >/dev/null 2>&1; then \
+		echo "arm64: the header and programs compile (aarch64-linux-gnu-gcc, with and without +crc)"; \
+		for m in -march=armv8-a -march=armv8-a+crc; do \
+			aarch64-linux-gnu-gcc -std=c11 -O2 $$m $(C_WARN) -pthread -c -o /dev/null c/test/impl.c && \
+			aarch64-linux-gnu-gcc -std=c11 -O2 $$m $(C_WARN) -pthread -o /dev/null c/tools/recv.c || exit 1; \
+		done; \
+	else \
+		echo "skipping the arm64 compile check: no aarch64-linux-gnu-gcc (apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross)"; \
+	fi
 	@if pkg-config --exists opencv4 2>/dev/null; then \
 		sh c/test/cv_test.sh $(C_BUILD); \
 	else \

@@ -1357,7 +1357,7 @@ static int fr__peek_frame_no(framering_reader *r, uint64_t n, uint64_t *f) {
 /* fr__head_implausible: D4. A head whose own slot holds an older frame is
  * not backed by the slots (the writer is broken or the file was altered). */
 static int fr__head_implausible(framering_reader *r, uint64_t head) {
-    uint64_t f;
+    uint64_t f = 0;
     return fr__peek_frame_no(r, head, &f) && f != 0 && f < head;
 }
 
@@ -2312,7 +2312,7 @@ int framering_writer_reserve(framering_writer *w, const framering_frame_info *in
                         w->name, (unsigned long long)w->next);
     if (info == NULL) return fr__fail(&w->err, FRAMERING_ERR_INVALID, 0, "ring \"%s\": reserve: no frame info", w->name);
     framering_frame_info fi;
-    uint64_t len;
+    uint64_t len = 0;
     framering_frame_info shape = *info;
     shape.meta = NULL;
     shape.meta_len = 0;
@@ -2408,7 +2408,7 @@ int framering_writer_publish(framering_writer *w, const framering_frame_info *in
     framering_frame_info fi = *info;
     if (fi.format == FRAMERING_RAW && fi.len == 0) fi.len = size;
     framering_frame_info norm;
-    uint64_t len;
+    uint64_t len = 0;
     int rc = fr__normalize(&w->err, w->name, &fi, &w->geo, &norm, &len);
     if (rc != FRAMERING_OK) return rc;
     if (size < len)
