@@ -1564,6 +1564,10 @@ static int fr__acquire(framering_reader *r, uint8_t *dst, size_t cap, int copy_o
         return fr__fail(&r->err, FRAMERING_ERR_CLOSED, 0, "ring \"%s\": the reader is closed", r->name);
     if (f == NULL) return fr__fail(&r->err, FRAMERING_ERR_INVALID, 0, "ring \"%s\": frame pointer is NULL", r->name);
     pthread_mutex_lock(&r->mu);
+    if (__atomic_load_n(&r->closed_flag, __ATOMIC_ACQUIRE)) { /* closed between the check above and the lock */
+        pthread_mutex_unlock(&r->mu);
+        return fr__fail(&r->err, FRAMERING_ERR_CLOSED, 0, "ring \"%s\": the reader is closed", r->name);
+    }
     if (r->view_out) {
         pthread_mutex_unlock(&r->mu);
         return fr__fail(&r->err, FRAMERING_ERR_OUTSTANDING, 0,
@@ -1661,7 +1665,9 @@ int framering_reader_release(framering_reader *r) {
     if (!r->is_open) return fr__fail(&r->err, FRAMERING_ERR_CLOSED, 0, "ring \"%s\": the reader is closed", r->name);
     pthread_mutex_lock(&r->mu);
     int rc;
-    if (!r->view_out) {
+    if (__atomic_load_n(&r->closed_flag, __ATOMIC_ACQUIRE)) {
+        rc = fr__fail(&r->err, FRAMERING_ERR_CLOSED, 0, "ring \"%s\": the reader is closed", r->name);
+    } else if (!r->view_out) {
         rc = fr__fail(&r->err, FRAMERING_ERR_INVALID, 0, "ring \"%s\": release: no view is out", r->name);
     } else {
         r->view_out = 0;
@@ -1709,7 +1715,9 @@ int framering_reader_close(framering_reader *r) {
     r->meta_buf = r->pay_buf = NULL;
     r->is_open = 0;
     pthread_mutex_unlock(&r->mu);
-    pthread_mutex_destroy(&r->mu);
+    /* The mutex is not destroyed: a read that started on another thread
+     * may still be about to lock it (it then sees closed_flag). A default
+     * pthread mutex holds no resources on Linux. */
     return FRAMERING_OK;
 }
 
