@@ -4,7 +4,7 @@ ENABLE_RACE ?= 1
 FUZZTIME  ?= 30s
 RACE      := $(if $(filter 1,$(ENABLE_RACE)),-race,)
 
-.PHONY: all demo fmt vet lint test test-gocv test-python bench fuzz arm64
+.PHONY: all demo fmt vet lint test test-gocv test-python bench fuzz arm64 c c-cv test-c
 
 all: fmt vet test
 
@@ -52,3 +52,64 @@ fuzz:
 
 arm64:
 	GOARCH=arm64 $(GO) test -c -o /dev/null ./...
+
+# The C/C++ library (c/framering.h), its programs and its tests; see
+# c/README.md. Build output goes to c/build/.
+CC       ?= cc
+CXX      ?= g++
+C_BUILD  := c/build
+C_WARN   := -Wall -Wextra -Werror
+C_CFLAGS := -std=c11 -O2 -g $(C_WARN) -pthread
+C_XFLAGS := -std=c++17 -O2 -g $(C_WARN) -pthread
+C_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+C_SANENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+
+c: $(C_BUILD)/framering-send-c $(C_BUILD)/framering-recv-c $(C_BUILD)/framering-quickstart c-cv
+
+$(C_BUILD):
+	mkdir -p $@
+
+$(C_BUILD)/framering-%-c: c/tools/%.c c/tools/cli.h c/framering.h | $(C_BUILD)
+	$(CC) $(C_CFLAGS) -o $@ $<
+
+$(C_BUILD)/framering-quickstart: c/examples/quickstart.c c/framering.h | $(C_BUILD)
+	$(CC) $(C_CFLAGS) -o $@ $<
+
+# The OpenCV examples, when pkg-config finds OpenCV 4 (Debian: libopencv-dev).
+c-cv: | $(C_BUILD)
+	@if pkg-config --exists opencv4 2>/dev/null; then \
+		$(MAKE) --no-print-directory $(C_BUILD)/framering-cv-capture $(C_BUILD)/framering-cv-view; \
+	else \
+		echo "skipping the OpenCV C++ examples: OpenCV 4 not found by pkg-config (apt-get install libopencv-dev)"; \
+	fi
+
+$(C_BUILD)/framering-cv-%: c/examples/cv_%.cpp c/framering.h | $(C_BUILD)
+	$(CXX) $(C_XFLAGS) $$(pkg-config --cflags opencv4) -o $@ $< $$(pkg-config --libs opencv4)
+
+# The header as C11 and as C++17 (-Wall -Wextra -Werror), the C tests and
+# the C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer (any
+# report fails), then the OpenCV examples end to end.
+test-c: c
+	$(CC) -std=c11 -g -O1 $(C_WARN) -pthread $(C_SAN) -o $(C_BUILD)/framering_test c/test/framering_test.c
+	$(CXX) -std=c++17 -g -O1 $(C_WARN) -pthread $(C_SAN) -DCXX_TEST_IMPL -o $(C_BUILD)/cxx_test c/test/cxx_test.cpp
+	$(CC) -std=c11 -g -O1 $(C_WARN) -pthread $(C_SAN) -c -o $(C_BUILD)/impl.o c/test/impl.c
+	$(CXX) -std=c++17 -g -O1 $(C_WARN) -pthread $(C_SAN) -o $(C_BUILD)/cxx_link_test c/test/cxx_test.cpp $(C_BUILD)/impl.o
+	$(C_SANENV) $(C_BUILD)/framering_test
+	$(CC) -std=c11 -g -O1 $(C_WARN) -pthread $(C_SAN) -DFRAMERING_TEST_FORCE_NAMED_TMP -o $(C_BUILD)/framering_test_named_tmp c/test/framering_test.c
+	$(C_SANENV) $(C_BUILD)/framering_test_named_tmp --named-tmp
+	$(C_SANENV) $(C_BUILD)/cxx_test
+	$(C_SANENV) $(C_BUILD)/cxx_link_test
+	@if command -v aarch64-linux-gnu-gcc >/dev/null 2>&1; then \
+		echo "arm64: the header and programs compile (aarch64-linux-gnu-gcc, with and without +crc)"; \
+		for m in -march=armv8-a -march=armv8-a+crc; do \
+			aarch64-linux-gnu-gcc -std=c11 -O2 $$m $(C_WARN) -pthread -c -o /dev/null c/test/impl.c && \
+			aarch64-linux-gnu-gcc -std=c11 -O2 $$m $(C_WARN) -pthread -o /dev/null c/tools/recv.c || exit 1; \
+		done; \
+	else \
+		echo "skipping the arm64 compile check: no aarch64-linux-gnu-gcc (apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross)"; \
+	fi
+	@if pkg-config --exists opencv4 2>/dev/null; then \
+		sh c/test/cv_test.sh $(C_BUILD); \
+	else \
+		echo "skipping the OpenCV example test: OpenCV 4 not found (apt-get install libopencv-dev)"; \
+	fi
