@@ -211,7 +211,7 @@ static void test_geometry(void) {
     CHECK_RC(framering_geometry_make(65536, (uint64_t)1 << 34, 0, &g), FRAMERING_ERR_INVALID, "file over 2^40");
 }
 
-/* The superblock's static part of a C ring equals ring/testdata/superblock.golden. */
+/* The superblock's static part of a C ring equals internal/layout/testdata/superblock.golden. */
 static void test_golden_superblock(void) {
     static const uint8_t golden[64] = {
         0x46, 0x52, 0x4d, 0x52, 0x49, 0x4e, 0x47, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00,
