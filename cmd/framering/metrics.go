@@ -11,8 +11,6 @@ import (
 
 	"github.com/framering/framering/metrics"
 	"github.com/framering/framering/ring"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 )
 
@@ -72,10 +70,8 @@ func runMetrics(o *metricsFlags, rings []string) error {
 		return err
 	}
 	defer exp.Close()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(exp,
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := metrics.NewRegistry() // go_*, process_*, framering_build_info
+	reg.MustRegister(exp)
 	srv, addr, err := metrics.Serve(o.listen, reg)
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
