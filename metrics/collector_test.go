@@ -194,7 +194,7 @@ framering_reader_dropped_frames_total{reader=%[2]q,reason="corrupt",ring=%[1]q} 
 framering_reader_dropped_frames_total{reader=%[2]q,reason="overwritten",ring=%[1]q} 0
 framering_reader_dropped_frames_total{reader=%[2]q,reason="skipped",ring=%[1]q} %[5]d
 framering_reader_dropped_frames_total{reader=%[2]q,reason="writer_gone",ring=%[1]q} 0
-# HELP framering_reader_lag_frames Frames between the last delivered one and the newest, at the time of that delivery.
+# HELP framering_reader_lag_frames Frames between the frame delivered last and the newest one, as of that delivery: a sample, not a maximum (laps between scrapes show in framering_reader_dropped_frames_total{reason=\"lapped\"}).
 # TYPE framering_reader_lag_frames gauge
 framering_reader_lag_frames{reader=%[2]q,ring=%[1]q} %[6]d
 # HELP framering_reader_writer_up 1 while the reader sees a live writer, 0 between writer gone and its return.
