@@ -18,6 +18,57 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// A ring's superblock. Only the exporter exports them: one owner per
+// series (see WriterCollector).
+var (
+	ringFrames       = spec{"ring", "frames_total", "Frames committed into the ring since the segment was created, by all its writers."}
+	ringBytes        = spec{"ring", "bytes_total", "Payload bytes committed into the ring since the segment was created."}
+	ringHead         = spec{"ring", "head_frame", "Number of the newest committed frame (0: none yet)."}
+	ringGeneration   = spec{"ring", "generation", "Writer opens of the ring since it was created: 1 for the first writer; restarts are generation - 1."}
+	ringSize         = spec{"ring", "size_bytes", "Size of the shared-memory segment."}
+	ringSlots        = spec{"ring", "slots", "Slot count of the ring."}
+	ringSlotCapacity = spec{"ring", "slot_capacity_bytes", "Payload capacity of one slot."}
+)
+
+// ringDescs are the superblock metrics' descriptions.
+type ringDescs struct {
+	frames, bytes, head, generation, size, slots, slotCap *prometheus.Desc
+}
+
+func newRingDescs(constLabels prometheus.Labels, variable ...string) ringDescs {
+	return ringDescs{
+		frames:     ringFrames.desc(constLabels, variable...),
+		bytes:      ringBytes.desc(constLabels, variable...),
+		head:       ringHead.desc(constLabels, variable...),
+		generation: ringGeneration.desc(constLabels, variable...),
+		size:       ringSize.desc(constLabels, variable...),
+		slots:      ringSlots.desc(constLabels, variable...),
+		slotCap:    ringSlotCapacity.desc(constLabels, variable...),
+	}
+}
+
+func (d *ringDescs) describe(ch chan<- *prometheus.Desc) {
+	for _, x := range []*prometheus.Desc{d.frames, d.bytes, d.head, d.generation, d.size, d.slots, d.slotCap} {
+		ch <- x
+	}
+}
+
+// collect emits the superblock metrics of st. A zero geometry (a
+// superblock that could not be read) emits nothing.
+func (d *ringDescs) collect(ch chan<- prometheus.Metric, st *ring.Status, labels ...string) {
+	g := st.Geometry
+	if g.Slots == 0 {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(d.frames, prometheus.CounterValue, float64(st.FramesTotal), labels...)
+	ch <- prometheus.MustNewConstMetric(d.bytes, prometheus.CounterValue, float64(st.BytesTotal), labels...)
+	ch <- prometheus.MustNewConstMetric(d.head, prometheus.GaugeValue, float64(st.Head), labels...)
+	ch <- prometheus.MustNewConstMetric(d.generation, prometheus.GaugeValue, float64(st.Generation), labels...)
+	ch <- prometheus.MustNewConstMetric(d.size, prometheus.GaugeValue, float64(g.Size()), labels...)
+	ch <- prometheus.MustNewConstMetric(d.slots, prometheus.GaugeValue, float64(g.Slots), labels...)
+	ch <- prometheus.MustNewConstMetric(d.slotCap, prometheus.GaugeValue, float64(g.PayloadCap), labels...)
+}
+
 // The exporter's own view of a ring, beyond the superblock counters.
 var (
 	ringWriterUp = spec{"ring", "writer_up",

@@ -3,6 +3,8 @@ package metrics
 import (
 	"math"
 	"sort"
+	"strconv"
+	"time"
 
 	"github.com/framering/framering/ring"
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,13 +17,43 @@ import (
 // falls into one native bucket up to rounding at the edges.
 const nativeSchema = 3
 
-// Classic bucket upper bounds, in seconds.
+// Classic bucket upper bounds, in seconds: 1, 2.5 and 5 per decade, each
+// the float nearest its decimal, so that the exposition says le="0.001"
+// (not 0.0010000000000000009) and a rule can name the bound.
 var (
-	// latencyBuckets: 10 µs to 1 s, four per decade.
-	latencyBuckets = prometheus.ExponentialBucketsRange(10e-6, 1, 21)
-	// publishBuckets: 1 µs to 1 s, four per decade.
-	publishBuckets = prometheus.ExponentialBucketsRange(1e-6, 1, 25)
+	// latencyBuckets: 1 µs to 10 s (22 bounds). Spin-mode deliveries take
+	// about 1 µs; an ordered reader far behind, seconds.
+	latencyBuckets = DecimalBuckets(-6, 1)
+	// publishBuckets: 1 µs to 1 s (19 bounds). A publish of a small frame
+	// takes about 1 µs, a copy of a 1080p frame a few hundred.
+	publishBuckets = DecimalBuckets(-6, 0)
 )
+
+// DecimalBuckets returns histogram upper bounds 1, 2.5 and 5 times each
+// power of ten from 10^minExp up to 10^maxExp, ascending:
+// DecimalBuckets(-3, -1) is 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1.
+// Each bound is the float nearest its decimal value (parsed, not
+// multiplied), so it is exposed as exactly that decimal ("0.0025",
+// "2.5e-05") and queries and rules can match le="0.0025". It returns nil
+// if maxExp < minExp.
+func DecimalBuckets(minExp, maxExp int) []float64 {
+	if maxExp < minExp {
+		return nil
+	}
+	out := make([]float64, 0, 3*(maxExp-minExp)+1)
+	for e := minExp; ; e++ {
+		for _, m := range []string{"1", "2.5", "5"} {
+			v, err := strconv.ParseFloat(m+"e"+strconv.Itoa(e), 64)
+			if err != nil {
+				panic(err) // cannot happen: a valid literal
+			}
+			out = append(out, v)
+			if e == maxExp {
+				return out
+			}
+		}
+	}
+}
 
 // nativeBounds are the upper bounds of the fractions (math.Frexp) of the
 // native buckets within one power of two: 2^(j/8 - 1) for j = 0..7.
@@ -84,6 +116,10 @@ func newHistMetric(desc *prometheus.Desc, l ring.Latency, bounds []float64, labe
 	var count, zero uint64
 	classic := make([]uint64, len(bounds))
 	var nb nativeBuilder
+	boundsNs := make([]time.Duration, len(bounds))
+	for i, ub := range bounds {
+		boundsNs[i] = time.Duration(math.Round(ub * 1e9))
+	}
 	b := 0
 	// Latency buckets ascend, and so do their native keys and the classic
 	// bounds: one pass fills both.
@@ -95,8 +131,10 @@ func newHistMetric(desc *prometheus.Desc, l ring.Latency, bounds []float64, labe
 		} else {
 			nb.add(k, int64(c))
 		}
-		top := lb.High.Seconds() // the bucket's largest value
-		for b < len(bounds) && bounds[b] < top {
+		// The bucket's largest value against the bounds, in whole
+		// nanoseconds: no float rounding decides which bound a bucket
+		// ending exactly on it belongs to.
+		for b < len(bounds) && boundsNs[b] < lb.High {
 			b++
 		}
 		if b < len(bounds) {

@@ -3,10 +3,14 @@ package metrics
 import (
 	"math"
 	"math/rand/v2"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/framering/framering/consumer"
 	"github.com/framering/framering/internal/hist"
+	"github.com/framering/framering/internal/testutil"
 	"github.com/framering/framering/ring"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -85,5 +89,97 @@ func TestHistEmpty(t *testing.T) {
 	h := d.GetHistogram()
 	if h.GetSampleCount() != 0 || len(h.Bucket) != len(publishBuckets) || len(h.PositiveSpan) != 1 || h.PositiveSpan[0].GetLength() != 0 {
 		t.Errorf("empty histogram = %v; want zero counts, %d classic buckets and one no-op span", h, len(publishBuckets))
+	}
+}
+
+func TestDecimalBuckets(t *testing.T) {
+	got := DecimalBuckets(-3, -1)
+	want := []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1}
+	if !slices.Equal(got, want) {
+		t.Errorf("DecimalBuckets(-3, -1) = %v, want %v", got, want)
+	}
+	if got := DecimalBuckets(0, 0); !slices.Equal(got, []float64{1}) {
+		t.Errorf("DecimalBuckets(0, 0) = %v, want [1]", got)
+	}
+	if got := DecimalBuckets(1, 0); got != nil {
+		t.Errorf("DecimalBuckets(1, 0) = %v, want nil", got)
+	}
+}
+
+// leRE matches the le label of a classic bucket line in the text format.
+var leRE = regexp.MustCompile(`^([a-z_]+)_bucket\{.*le="([^"]*)".*\} `)
+
+// exposedLe parses a text exposition and returns the le strings of each
+// histogram's buckets, in order, per metric name (first series only).
+func exposedLe(body string) map[string][]string {
+	out := map[string][]string{}
+	seen := map[string]bool{}
+	for _, l := range strings.Split(body, "\n") {
+		m := leRE.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		name, le := m[1], m[2]
+		if seen[name] {
+			continue
+		}
+		out[name] = append(out[name], le)
+		if le == "+Inf" {
+			seen[name] = true
+		}
+	}
+	return out
+}
+
+// TestBucketBoundsExposedExact serves a writer's and a reader's collectors
+// over HTTP and checks the le strings in the text exposition, as a scraper
+// reads them: exact decimals, 1-2.5-5 per decade, so a query or a rule on
+// le="0.001" matches.
+func TestBucketBoundsExposedExact(t *testing.T) {
+	dir := testutil.ShmDir(t)
+	name := testutil.Name(t)
+	w := openWriter(t, dir, name, 4)
+	r := openReader(t, dir, name, consumer.Options{StartAt: consumer.Next})
+	publish(t, w, 3)
+	read(t, r, 3)
+	reg := prometheus.NewRegistry()
+	if err := RegisterWriter(reg, w); err != nil {
+		t.Fatal(err)
+	}
+	if err := RegisterReader(reg, "x", r); err != nil {
+		t.Fatal(err)
+	}
+	srv, addr, err := Serve("127.0.0.1:0", reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	les := exposedLe(get(t, "http://"+addr.String()+"/metrics"))
+
+	decade := func(exps ...string) []string {
+		var s []string
+		for _, e := range exps {
+			s = append(s, strings.ReplaceAll("1X 2.5X 5X", "X", e))
+		}
+		return strings.Fields(strings.Join(s, " "))
+	}
+	// 1e-06 .. 5e-05 are printed in exponent form, as Go's shortest
+	// formatting (and Prometheus) does below 1e-4.
+	small := decade("e-06", "e-05")
+	want := map[string][]string{
+		"framering_writer_publish_duration_seconds": append(append(small,
+			"0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5"),
+			"1", "+Inf"),
+		"framering_reader_delivery_latency_seconds": append(append(small,
+			"0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5"),
+			"1", "2.5", "5", "10", "+Inf"),
+	}
+	for name, w := range want {
+		if got := les[name]; !slices.Equal(got, w) {
+			t.Errorf("%s le = %q\nwant %q", name, got, w)
+		}
+	}
+	if len(les) != len(want) {
+		t.Errorf("histograms exposed: %v, want %d", les, len(want))
 	}
 }

@@ -30,7 +30,8 @@ var (
 	readerLatency = spec{"reader", "delivery_latency_seconds",
 		"Time from the start of publishing a frame to its delivery to this reader (CLOCK_MONOTONIC)."}
 	readerLag = spec{"reader", "lag_frames",
-		"Frames between the last delivered one and the newest, at the time of that delivery."}
+		"Frames between the frame delivered last and the newest one, as of that delivery: a sample, not a maximum " +
+			"(laps between scrapes show in framering_reader_dropped_frames_total{reason=\"lapped\"})."}
 	readerWriterUp = spec{"reader", "writer_up",
 		"1 while the reader sees a live writer, 0 between writer gone and its return."}
 	readerResumes = spec{"reader", "resumes_total",

@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"github.com/framering/framering/producer"
-	"github.com/framering/framering/ring"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -29,62 +28,19 @@ var (
 	writerRestarts     = spec{"writer", "restarts_total", "Writer opens of this ring before the current writer (generation - 1)."}
 )
 
-// A ring's superblock, shared by the writer's collector and the exporter.
-var (
-	ringFrames       = spec{"ring", "frames_total", "Frames committed into the ring since the segment was created, by all its writers."}
-	ringBytes        = spec{"ring", "bytes_total", "Payload bytes committed into the ring since the segment was created."}
-	ringHead         = spec{"ring", "head_frame", "Number of the newest committed frame (0: none yet)."}
-	ringGeneration   = spec{"ring", "generation", "Writer opens of the ring since it was created: 1 for the first writer; restarts are generation - 1."}
-	ringSize         = spec{"ring", "size_bytes", "Size of the shared-memory segment."}
-	ringSlots        = spec{"ring", "slots", "Slot count of the ring."}
-	ringSlotCapacity = spec{"ring", "slot_capacity_bytes", "Payload capacity of one slot."}
-)
-
-// ringDescs are the superblock metrics' descriptions.
-type ringDescs struct {
-	frames, bytes, head, generation, size, slots, slotCap *prometheus.Desc
-}
-
-func newRingDescs(constLabels prometheus.Labels, variable ...string) ringDescs {
-	return ringDescs{
-		frames:     ringFrames.desc(constLabels, variable...),
-		bytes:      ringBytes.desc(constLabels, variable...),
-		head:       ringHead.desc(constLabels, variable...),
-		generation: ringGeneration.desc(constLabels, variable...),
-		size:       ringSize.desc(constLabels, variable...),
-		slots:      ringSlots.desc(constLabels, variable...),
-		slotCap:    ringSlotCapacity.desc(constLabels, variable...),
-	}
-}
-
-func (d *ringDescs) describe(ch chan<- *prometheus.Desc) {
-	for _, x := range []*prometheus.Desc{d.frames, d.bytes, d.head, d.generation, d.size, d.slots, d.slotCap} {
-		ch <- x
-	}
-}
-
-// collect emits the superblock metrics of st. A zero geometry (a
-// superblock that could not be read) emits nothing.
-func (d *ringDescs) collect(ch chan<- prometheus.Metric, st *ring.Status, labels ...string) {
-	g := st.Geometry
-	if g.Slots == 0 {
-		return
-	}
-	ch <- prometheus.MustNewConstMetric(d.frames, prometheus.CounterValue, float64(st.FramesTotal), labels...)
-	ch <- prometheus.MustNewConstMetric(d.bytes, prometheus.CounterValue, float64(st.BytesTotal), labels...)
-	ch <- prometheus.MustNewConstMetric(d.head, prometheus.GaugeValue, float64(st.Head), labels...)
-	ch <- prometheus.MustNewConstMetric(d.generation, prometheus.GaugeValue, float64(st.Generation), labels...)
-	ch <- prometheus.MustNewConstMetric(d.size, prometheus.GaugeValue, float64(g.Size()), labels...)
-	ch <- prometheus.MustNewConstMetric(d.slots, prometheus.GaugeValue, float64(g.Slots), labels...)
-	ch <- prometheus.MustNewConstMetric(d.slotCap, prometheus.GaugeValue, float64(g.PayloadCap), labels...)
-}
-
-// WriterCollector exports a [producer.Writer]'s counters. It reads them
-// when scraped; publishing makes no Prometheus call.
+// WriterCollector exports a [producer.Writer]'s counters
+// (framering_writer_*). It reads them when scraped; publishing makes no
+// Prometheus call.
+//
+// It does not export the ring's superblock (framering_ring_*): the
+// exporter does, for every ring on the host, and one series must have one
+// source, or sum by (ring) counts every frame once per source. The
+// exporter is the owner because it sees what a writer cannot report about
+// itself (writer up, heartbeat and newest-frame age; the ring after the
+// writer died) and covers writers that register no collector.
 type WriterCollector struct {
 	w                                               *producer.Writer
 	frames, bytes, publish, aborts, mirror, restart *prometheus.Desc
-	ring                                            ringDescs
 }
 
 // NewWriterCollector returns a collector of w's metrics, labelled with the
@@ -99,7 +55,6 @@ func NewWriterCollector(w *producer.Writer) *WriterCollector {
 		aborts:  writerAborts.desc(l),
 		mirror:  writerMirrorErrors.desc(l),
 		restart: writerRestarts.desc(l),
-		ring:    newRingDescs(l),
 	}
 }
 
@@ -108,7 +63,6 @@ func (c *WriterCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.frames, c.bytes, c.publish, c.aborts, c.mirror, c.restart} {
 		ch <- d
 	}
-	c.ring.describe(ch)
 }
 
 // Collect implements [prometheus.Collector].
@@ -120,7 +74,6 @@ func (c *WriterCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.aborts, prometheus.CounterValue, float64(st.Aborts))
 	ch <- prometheus.MustNewConstMetric(c.mirror, prometheus.CounterValue, float64(st.MirrorErrors))
 	ch <- prometheus.MustNewConstMetric(c.restart, prometheus.CounterValue, float64(st.Restarts))
-	c.ring.collect(ch, &st.Ring)
 }
 
 // RegisterWriter registers the collector of w into reg. Metrics carry the

@@ -11,8 +11,6 @@ import (
 
 	"github.com/framering/framering/metrics"
 	"github.com/framering/framering/ring"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 )
 
@@ -33,9 +31,11 @@ slot count and size. It maps each ring read-only and needs nothing from the
 applications, so unmodified producers and consumers are covered.
 
 Rings that appear are picked up at the next scrape, rings that disappear are
-dropped. Files that are not valid rings are skipped and logged once. Per-reader
+dropped. Files that are not valid rings are skipped and logged once. It is the
+one source of framering_ring_*; writers export framering_writer_* only. Per-reader
 metrics (drops, latency) come from the processes themselves: 'recv --metrics'
-or metrics.RegisterReader in your own program.`,
+or metrics.RegisterReader in your own program. Dashboard and alert rules:
+mixin/ in the repository.`,
 	Example: `  framering metrics --listen :9731
   framering metrics --listen 127.0.0.1:9731 cam0 cam1`,
 	RunE: func(cmd *cobra.Command, args []string) error {
@@ -72,10 +72,8 @@ func runMetrics(o *metricsFlags, rings []string) error {
 		return err
 	}
 	defer exp.Close()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(exp,
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := metrics.NewRegistry() // go_*, process_*, framering_build_info
+	reg.MustRegister(exp)
 	srv, addr, err := metrics.Serve(o.listen, reg)
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)

@@ -26,6 +26,7 @@ type recvFlags struct {
 	wait      bool
 	timeout   time.Duration
 	metrics   string
+	asReader  string // --metrics-name
 	spin      time.Duration
 	eof       bool
 	quiet     bool
@@ -66,6 +67,7 @@ func init() {
 	f.BoolVar(&o.wait, "wait", false, "wait for the ring to appear instead of failing")
 	f.DurationVar(&o.timeout, "timeout", 0, "fail if the ring does not appear (--wait) or no frame comes for this long (0: wait forever)")
 	f.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics of the reader on `ADDR` (host:port)")
+	f.StringVar(&o.asReader, "metrics-name", "recv", "the reader label of the --metrics series: reader=`NAME` (its role: detector, recorder)")
 	f.DurationVar(&o.spin, "spin", 0, "busy-poll this long before sleeping (lower latency, one busy core)")
 	f.BoolVar(&o.eof, "eof", false, "exit when the writer closes the ring or dies (default: wait for it to come back)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no stats line on stderr")
@@ -136,7 +138,7 @@ func runRecv(o *recvFlags) error {
 	}
 	defer r.Close()
 	if reg != nil {
-		if err := metrics.RegisterReader(reg, "recv", r); err != nil {
+		if err := metrics.RegisterReader(reg, o.asReader, r); err != nil {
 			return fmt.Errorf("recv: metrics: %w", err)
 		}
 	}

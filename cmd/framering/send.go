@@ -298,7 +298,7 @@ func startMetrics(addr string) (*prometheus.Registry, func(), error) {
 	if addr == "" {
 		return nil, func() {}, nil
 	}
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry() // go_*, process_*, framering_build_info
 	srv, bound, err := metrics.Serve(addr, reg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--metrics: %w", err) // metrics.Serve says what to do
