@@ -17,7 +17,7 @@ var cardShapes = []ring.FrameInfo{
 	{Width: 40, Height: 30, Format: ring.Gray16},
 	{Width: 64, Height: 36, Format: ring.YUYV},
 	{Width: 31, Height: 9, Format: ring.YUYV}, // odd width: a lone last pixel
-	{Width: 4, Height: 4, Format: ring.Gray8},  // all header
+	{Width: 4, Height: 4, Format: ring.Gray8}, // all header
 	{Width: 3, Height: 2, Format: ring.RGB8},
 }
 
