@@ -57,7 +57,7 @@
 //
 // # Snapshots
 //
-// The preview keeps the bytes of its last 2 to 8 frames (as many as fit 64
+// The preview keeps the bytes of its last 2 to 8 frames (as many as fit 32
 // MiB). snapshot.png?frame=N encodes frame N as it is in the ring: gray8,
 // gray16 (16-bit), bgr8 and rgb8 pixel for pixel, bgra8 and rgba8 with
 // their alpha; yuyv converted to RGB. A frame no longer held gives 410; the

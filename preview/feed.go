@@ -300,9 +300,9 @@ func (f *feed) publish(fr *ring.Frame, readNs int64) {
 		f.counters.notImages++
 	}
 	f.state, f.err = stateStreaming, ""
-	// Keep as many frames as fit 64 MiB, 2 to 8: enough for a paused page to
+	// Keep as many frames as fit 32 MiB, 2 to 8: enough for a paused page to
 	// fetch the snapshot of the frame it shows.
-	f.keep = min(8, max(2, (64<<20)/max(1, len(sh.raw))))
+	f.keep = min(8, max(2, (32<<20)/max(1, len(sh.raw))))
 	f.hist = append(f.hist, sh)
 	for len(f.hist) > f.keep {
 		old := f.hist[0]

@@ -35,10 +35,10 @@ index of every ring in --dir (writer state, rate, geometry, the newest
 frame's shape and age, generation), and a page per ring at /view/NAME with
 the newest frame scaled to the window, its metadata, counters (frames read,
 skipped by the preview, lost by the ring; transport latency and preview
-delay), pause and a PNG snapshot at full size. --ring NAME starts reading
-that ring at once (--wait: waits for it to appear) and prints its page's
-address. The JSON, JPEG, MJPEG and PNG endpoints behind the pages are in
-docs/CLI.md.
+delay), pause and a PNG snapshot at full size. A ring is read only while a
+page or stream watches it. --ring NAME opens that ring at once (--wait:
+waits for it to appear) and prints its page's address. The JSON, JPEG,
+MJPEG and PNG endpoints behind the pages are in docs/CLI.md.
 
 Without --http, --ring NAME opens a window with an overlay; that needs a
 build with -tags gocv and a display.
@@ -46,7 +46,7 @@ build with -tags gocv and a display.
 Frames in gray8, gray16, bgr8, rgb8, bgra8, rgba8 and yuyv are shown; raw
 frames get a "not an image" panel with their first bytes.`,
 	Example: `  framering view --http 127.0.0.1:8080              # every ring on this host
-  framering view --http 127.0.0.1:8080 --ring cam0  # and cam0's page, read from the start
+  framering view --http 127.0.0.1:8080 --ring cam0  # the same, and the address of cam0's page
   framering view --ring cam0                        # a window, gocv build`,
 	Args: cobra.NoArgs,
 	RunE: func(cmd *cobra.Command, args []string) error {
