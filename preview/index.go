@@ -41,6 +41,9 @@ type RingInfo struct {
 	RateFPS     *float64 `json:"rate_fps"`     // frames per second over the last second or so
 	NewestAgeMs *float64 `json:"newest_age_ms"`
 	HeartbeatMs *float64 `json:"heartbeat_age_ms"`
+	// Previewed says the preview has a reader open on the ring (a page
+	// watched it within Options.Idle, or Watch gave it one).
+	Previewed bool `json:"previewed"`
 }
 
 // Index is what GET /api/rings returns.

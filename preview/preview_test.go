@@ -331,6 +331,7 @@ func TestPictures(t *testing.T) {
 		{Width: 64, Height: 48, Format: ring.BGRA8},
 		{Width: 64, Height: 48, Format: ring.RGBA8},
 		{Width: 64, Height: 48, Format: ring.YUYV},
+		{Width: 63, Height: 48, Format: ring.YUYV}, // odd width
 		{Width: 64, Height: 48, Format: ring.Gray8},
 		{Width: 64, Height: 48, Format: ring.Gray16},
 	} {
@@ -580,4 +581,64 @@ func TestStalledClient(t *testing.T) {
 		t.Errorf("the stalled client had %d pictures waiting: it did not stall", parts+1)
 	}
 	w.halt()
+}
+
+// TestIdleAndClose checks that a ring's reader closes after Options.Idle
+// without requests, and that Close ends the requests waiting for pictures.
+func TestIdleAndClose(t *testing.T) {
+	dir, name := testutil.ShmDir(t), testutil.Name(t)
+	w := cardWriter(t, dir, name, ring.FrameInfo{Width: 16, Height: 16, Format: ring.Gray8})
+	w.publish(t)
+	s, hs := serve(t, preview.Options{Dir: dir, Idle: 100 * time.Millisecond})
+	previewed := func() bool {
+		var idx preview.Index
+		getJSON(t, hs.URL+"/api/rings", &idx) // the index does not count as watching a ring
+		return len(idx.Rings) == 1 && idx.Rings[0].Previewed
+	}
+	if previewed() {
+		t.Fatal("a ring nobody asked for is previewed")
+	}
+	picture(t, hs.URL+"/api/rings/"+name, 0)
+	if !previewed() {
+		t.Fatal("the ring whose picture was fetched has no reader")
+	}
+	testutil.Eventually(t, "the reader closes after the idle time", func() bool { return !previewed() })
+
+	// A request waiting for a picture that never comes: Close ends it.
+	res := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(fmt.Sprintf("%s/api/rings/%s/frame.jpg?after=%d", hs.URL, name, uint64(1)<<40))
+		if err != nil {
+			res <- -1
+			return
+		}
+		resp.Body.Close()
+		res <- resp.StatusCode
+	}()
+	testutil.Eventually(t, "the request opens the ring", previewed)
+	// after=2^40 is from no feed of this server: treated as none, it gets
+	// the newest picture at once.
+	if code := testutil.Receive(t, res, "the answer to a stale after"); code != 200 {
+		t.Fatalf("frame.jpg with a stale after: %d", code)
+	}
+	var seq uint64
+	seq, _ = picture(t, hs.URL+"/api/rings/"+name, 0)
+	go func() {
+		resp, err := http.Get(fmt.Sprintf("%s/api/rings/%s/frame.jpg?after=%d", hs.URL, name, seq))
+		if err != nil {
+			res <- -1
+			return
+		}
+		resp.Body.Close()
+		res <- resp.StatusCode
+	}()
+	time.Sleep(100 * time.Millisecond) // let it wait (if it returned already, the code below says so)
+	s.Close()
+	if code := testutil.Receive(t, res, "the answer after Close"); code != http.StatusServiceUnavailable {
+		t.Errorf("a request waiting at Close got %d, want 503", code)
+	}
+	resp := get(t, hs.URL+"/api/rings/"+name)
+	if body(t, resp); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a request after Close got %s", resp.Status)
+	}
 }

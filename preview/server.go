@@ -216,6 +216,19 @@ func (s *Server) retire(f *feed) bool {
 	return true
 }
 
+// previewed reports whether ring name has a reader open.
+func (s *Server) previewed(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.feeds[name]
+	if f == nil {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.r != nil
+}
+
 // noteSeq raises the server's highest picture number to seq, so that a
 // feed started later numbers its pictures above every earlier one.
 func (s *Server) noteSeq(seq uint64) {
@@ -323,6 +336,9 @@ func (s *Server) serveIndex(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("list rings: %v", err), http.StatusInternalServerError)
 		return
 	}
+	for i := range idx.Rings {
+		idx.Rings[i].Previewed = s.previewed(idx.Rings[i].Name)
+	}
 	writeJSON(w, idx)
 }
 
@@ -340,6 +356,7 @@ func (s *Server) serveStats(w http.ResponseWriter, r *http.Request, name string)
 	}
 	done()
 	info, _ := s.index.one(name)
+	info.Previewed = s.previewed(name)
 	writeJSON(w, RingStats{Ring: info, Preview: f.stats()})
 }
 
