@@ -210,7 +210,7 @@ func TestPageInChromium(t *testing.T) {
 	if ct["ring-drops"] != "0" || strings.HasPrefix(ct["read"], "0") {
 		t.Errorf("counters: read %q, ring drops %q", ct["read"], ct["ring-drops"])
 	}
-	for _, k := range []string{"transport", "delay"} {
+	for _, k := range []string{"transport", "ring-wait", "delay"} {
 		if !regexp.MustCompile(`^[0-9.]+ (µs|ms|s) / [0-9.]+ (µs|ms|s)$`).MatchString(ct[k]) {
 			t.Errorf("latency %s = %q", k, ct[k])
 		}

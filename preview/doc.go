@@ -16,7 +16,8 @@
 //	GET /api/rings                      the index as JSON (Index)
 //	GET /api/rings/{ring}               the ring and its preview's counters (RingStats)
 //	GET /api/rings/{ring}/frame.jpg     the newest picture; ?after=SEQ waits (up to 10 s, then 204)
-//	                                    for one newer than picture SEQ (header X-Preview-Seq)
+//	                                    for one newer than picture SEQ (header X-Preview-Seq);
+//	                                    the frame's number and metadata come in headers
 //	GET /api/rings/{ring}/stream.mjpg   the pictures as MJPEG, for players and <img>
 //	GET /api/rings/{ring}/snapshot.png  the newest frame (?frame=N: frame N, if still held) as PNG
 //	GET /api/rings/{ring}/meta          the newest frame's (?frame=N) metadata (MetaView)
@@ -50,10 +51,13 @@
 // read by the preview, skipped by the preview (the Latest reader passed
 // over it for a newer one, because of the MaxFPS pacing or while encoding),
 // passed over while nobody watched, or lost to a ring drop (overwritten or
-// corrupt: not the preview's choice). Transport latency (the writer's
-// publish to the preview's read) is kept apart from the preview delay (read
-// to the picture written to a client), and the pictures clients missed for
-// being slower than the preview are counted apart from both.
+// corrupt: not the preview's choice). A frame's way to a client is timed in
+// three parts that do not overlap: the time it waited in the ring while the
+// preview paced itself or encoded (publish to the start of the read), the
+// transport (publish, or the read's start if the frame was already there, to
+// the read complete: what a blocking reader such as recv measures), and the
+// preview delay (read to the picture written to a client). The pictures
+// clients missed for being slower than the preview are counted apart.
 //
 // # Snapshots
 //

@@ -3,6 +3,8 @@ package preview
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"image/jpeg"
 	"sync"
@@ -17,14 +19,15 @@ import (
 // snapshots), its metadata and its JPEG picture. Everything but raw and
 // refs is immutable once the shot is published.
 type shot struct {
-	seq    uint64     // the feed's picture number: consecutive within a feed
-	base   uint64     // the feed's first seq - 1: a client's after below it is from an older feed
-	frame  ring.Frame // the frame's description; Data and Meta are nil
-	meta   []byte
-	jpeg   []byte // nil when the frame is not an image
-	why    string // why there is no picture
-	readNs int64  // ring.Now() when the read completed
-	dw, dh int    // size of the picture
+	seq     uint64     // the feed's picture number: consecutive within a feed
+	base    uint64     // the feed's first seq - 1: a client's after below it is from an older feed
+	frame   ring.Frame // the frame's description; Data and Meta are nil
+	meta    []byte
+	jpeg    []byte // nil when the frame is not an image
+	why     string // why there is no picture
+	readNs  int64  // ring.Now() when the read completed
+	dw, dh  int    // size of the picture
+	metaHdr string // the metadata described (MetaView) as base64 JSON, if short enough for a header
 
 	raw     []byte // the frame's bytes, a buffer of the feed's pool
 	refs    int    // snapshots reading raw (under feed.mu)
@@ -75,6 +78,8 @@ type feed struct {
 	counters counters
 	delay    hist.Histogram // read -> sent, every picture sent to a client (under mu)
 	encode   hist.Histogram // read -> JPEG ready
+	trans    hist.Histogram // publish (or the read's start, if later) -> read complete
+	wait     hist.Histogram // publish -> the read's start, for frames that waited in the ring for the preview
 	last     interval       // the last computed interval
 	prev     snapshotAt
 }
@@ -94,6 +99,8 @@ type snapshotAt struct {
 	st      consumer.Stats
 	delay   *hist.Snapshot
 	encode  *hist.Snapshot
+	trans   *hist.Snapshot
+	wait    *hist.Snapshot
 	encoded uint64
 	sent    uint64
 }
@@ -117,7 +124,8 @@ func (f *feed) setReader(r *consumer.Reader) {
 	defer f.mu.Unlock()
 	f.r, f.opened, f.state, f.err = r, time.Now(), stateNoFrames, ""
 	st := r.Stats()
-	f.prev = snapshotAt{at: time.Now(), st: st, delay: f.delay.Snapshot(), encode: f.encode.Snapshot()}
+	f.prev = snapshotAt{at: time.Now(), st: st, delay: f.delay.Snapshot(), encode: f.encode.Snapshot(),
+		trans: f.trans.Snapshot(), wait: f.wait.Snapshot()}
 }
 
 func (f *feed) setState(state string, err error) {
@@ -208,6 +216,7 @@ func (f *feed) run() {
 		}
 		before := r.Stats()
 		rctx, cancel := context.WithTimeout(f.ctx, 250*time.Millisecond)
+		startNs := ring.Now()
 		fr, err := r.Read(rctx, buf)
 		cancel()
 		readNs := ring.Now()
@@ -222,7 +231,7 @@ func (f *feed) run() {
 				f.counters.idleSkips += r.Stats().Skipped - before.Skipped
 				f.mu.Unlock()
 			}
-			f.publish(&fr, readNs)
+			f.publish(&fr, startNs, readNs)
 			buf = nil // the shot keeps it
 		case f.ctx.Err() != nil, errors.Is(err, ring.ErrClosed):
 			return
@@ -268,12 +277,15 @@ func (f *feed) recycle(sh *shot) {
 	}
 }
 
-// publish makes a shot of frame fr, read at readNs, and hands it to the
-// clients.
-func (f *feed) publish(fr *ring.Frame, readNs int64) {
+// publish makes a shot of frame fr, read from startNs to readNs, and hands
+// it to the clients.
+func (f *feed) publish(fr *ring.Frame, startNs, readNs int64) {
 	sh := &shot{frame: *fr, meta: bytes.Clone(fr.Meta), readNs: readNs, raw: fr.Data[:cap(fr.Data)]}
 	sh.frame.Data, sh.frame.Meta = nil, nil
 	sh.raw = sh.raw[:len(fr.Data)]
+	if js, err := json.Marshal(describeMeta(fr.Number, sh.meta)); err == nil && len(js) <= maxMetaHeader {
+		sh.metaHdr = base64.StdEncoding.EncodeToString(js)
+	}
 	img, err := f.disp.picture(fr, f.s.opts.MaxSide)
 	if err == nil {
 		var enc bytes.Buffer
@@ -294,6 +306,20 @@ func (f *feed) publish(fr *ring.Frame, readNs int64) {
 	sh.seq, sh.base = f.seq, f.base
 	f.s.noteSeq(sh.seq)
 	f.encode.Record(encodeNs)
+	// The frame's time from publish to read, in two parts: waiting in the
+	// ring while the preview was not reading (its --max-fps pacing, or
+	// encoding the previous frame), and the transport proper, from publish
+	// or from the start of the read if the frame was already there. The
+	// publish time comes from shared memory: a value that makes no sense is
+	// not counted.
+	if pub := fr.Published; pub > 0 && pub <= readNs {
+		if pub < startNs {
+			f.wait.Record(startNs - pub)
+			f.trans.Record(readNs - startNs)
+		} else {
+			f.trans.Record(readNs - pub)
+		}
+	}
 	if sh.jpeg != nil {
 		f.counters.encoded++
 	} else {
@@ -376,10 +402,16 @@ type interval struct {
 	RingFPS   float64 `json:"ring_fps"` // frames published in the reader's window per second
 	SentFPS   float64 `json:"sent_fps"` // pictures sent per second, all clients
 	EncodeFPS float64 `json:"encode_fps"`
-	// Transport latency: publish (the writer's) to read complete (the
-	// preview's copy), from the reader's own histogram.
+	// Transport latency: the writer's publish to the preview's copy
+	// complete; for a frame that was already in the ring when the read
+	// began, from that start (the copy alone). What recv calls latency.
 	TransportP50Ms float64 `json:"transport_p50_ms"`
 	TransportP99Ms float64 `json:"transport_p99_ms"`
+	// Ring wait: publish to the start of the read, for frames that were
+	// waiting in the ring while the preview paced itself (MaxFPS) or
+	// encoded the previous frame. Neither transport nor preview delay.
+	RingWaitP50Ms float64 `json:"ring_wait_p50_ms"`
+	RingWaitP99Ms float64 `json:"ring_wait_p99_ms"`
 	// Preview delay: read complete to the picture written to a client.
 	DelayP50Ms float64 `json:"delay_p50_ms"`
 	DelayP99Ms float64 `json:"delay_p99_ms"`
@@ -457,10 +489,10 @@ func (f *feed) stats() FeedStats {
 		c.TornRetries, c.WriterGone = st.Retries, st.WriterGone
 		now := time.Now()
 		if dt := now.Sub(f.prev.at).Seconds(); dt >= 0.9 {
-			d, e := f.delay.Snapshot(), f.encode.Snapshot()
+			d, e, tr, wt := f.delay.Snapshot(), f.encode.Snapshot(), f.trans.Snapshot(), f.wait.Snapshot()
 			prev := &f.prev
 			dl, el := d.Latency().Since(prev.delay.Latency()), e.Latency().Since(prev.encode.Latency())
-			lat := st.Latency.Since(prev.st.Latency)
+			lat, wl := tr.Latency().Since(prev.trans.Latency()), wt.Latency().Since(prev.wait.Latency())
 			f.last = interval{
 				Seconds:        dt,
 				ReadFPS:        float64(st.Delivered-prev.st.Delivered) / dt,
@@ -469,11 +501,13 @@ func (f *feed) stats() FeedStats {
 				EncodeFPS:      float64(f.counters.encoded-prev.encoded) / dt,
 				TransportP50Ms: msf(lat.Quantile(0.5)),
 				TransportP99Ms: msf(lat.Quantile(0.99)),
+				RingWaitP50Ms:  msf(wl.Quantile(0.5)),
+				RingWaitP99Ms:  msf(wl.Quantile(0.99)),
 				DelayP50Ms:     msf(dl.Quantile(0.5)),
 				DelayP99Ms:     msf(dl.Quantile(0.99)),
 				EncodeP50Ms:    msf(el.Quantile(0.5)),
 			}
-			f.prev = snapshotAt{at: now, st: st, delay: d, encode: e, encoded: f.counters.encoded, sent: f.counters.sent}
+			f.prev = snapshotAt{at: now, st: st, delay: d, encode: e, trans: tr, wait: wt, encoded: f.counters.encoded, sent: f.counters.sent}
 		}
 		fs.Interval = f.last
 	}
@@ -491,4 +525,4 @@ func (f *feed) stats() FeedStats {
 }
 
 // msf is d in milliseconds.
-func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
+func msf(d time.Duration) float64 { return float64(d) / 1e6 }

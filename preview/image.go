@@ -204,6 +204,9 @@ const (
 	maxMetaText = 64 << 10
 	maxMetaHex  = 4 << 10
 	rawHeadHex  = 256
+	// maxMetaHeader is the longest metadata description (JSON) sent with
+	// a picture in its X-Frame-Meta header; longer ones are fetched.
+	maxMetaHeader = 8 << 10
 )
 
 // MetaView is a frame's metadata as the page shows it.

@@ -3,6 +3,7 @@ package preview_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -427,6 +428,14 @@ func TestMeta(t *testing.T) {
 			if m.Frame != n || m.Kind != tc.kind || m.Len != len(tc.meta) || !strings.HasPrefix(m.Text, tc.text) {
 				t.Errorf("meta %q: %+v", tc.meta, m)
 			}
+			// The same, in the header of the picture.
+			resp := get(t, hs.URL+"/api/rings/"+name+"/frame.jpg")
+			body(t, resp)
+			js, err := base64.StdEncoding.DecodeString(resp.Header.Get("X-Frame-Meta"))
+			var hm preview.MetaView
+			if err != nil || json.Unmarshal(js, &hm) != nil || hm != m {
+				t.Errorf("X-Frame-Meta %q (%v): %+v, want %+v", resp.Header.Get("X-Frame-Meta"), err, hm, m)
+			}
 		})
 	}
 }
@@ -521,8 +530,11 @@ func TestCounters(t *testing.T) {
 	}
 	w.halt()
 	getJSON(t, api, &st)
+	// The writer publishes every 5 ms and the preview reads every 50 ms:
+	// each frame it reads was already waiting, so there is a ring wait,
+	// and the transport is the copy alone.
 	iv := st.Preview.Interval
-	if iv.Seconds < 0.9 || iv.TransportP50Ms <= 0 || iv.DelayP50Ms <= 0 || iv.EncodeP50Ms <= 0 {
+	if iv.Seconds < 0.9 || iv.TransportP50Ms <= 0 || iv.RingWaitP50Ms <= 0 || iv.DelayP50Ms <= 0 || iv.EncodeP50Ms <= 0 {
 		t.Errorf("interval: %+v", iv)
 	}
 }

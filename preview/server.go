@@ -369,6 +369,9 @@ func frameHeaders(h http.Header, sh *shot) {
 	h.Set("X-Frame-Size", fmt.Sprintf("%dx%d", fr.Width, fr.Height))
 	h.Set("X-Frame-Format", fr.Format.String())
 	h.Set("X-Frame-Meta-Len", strconv.Itoa(len(sh.meta)))
+	if sh.metaHdr != "" {
+		h.Set("X-Frame-Meta", sh.metaHdr)
+	}
 	h.Set("X-Frame-Age-Ms", strconv.FormatFloat(msf(time.Duration(max(0, ring.Now()-fr.Published))), 'f', 3, 64))
 }
 

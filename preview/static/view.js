@@ -58,27 +58,28 @@
   }
 
   let metaBusy = false, metaFor = 0;
-  async function loadMeta(f, force) {
-    if (!f.metaLen) {
-      metaFor = f.number;
-      $('meta').textContent = 'none';
-      $('meta-kind').textContent = '';
-      return;
-    }
-    if (metaBusy && !force) return;
+  function showMeta(m) {
+    metaFor = m.frame;
+    $('meta').textContent = m.kind === 'none' ? 'none' : m.text + (m.truncated ? '\n… (' + fmt.bytes(m.len) + ' in all)' : '');
+    $('meta-kind').textContent = m.kind === 'none' ? 'none, frame ' + m.frame : m.kind + ', ' + fmt.bytes(m.len) + ', frame ' + m.frame;
+  }
+  // metaHeader decodes the metadata sent with a picture (base64 JSON).
+  function metaHeader(v) {
+    if (!v) return null;
+    try { return JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(v), c => c.charCodeAt(0)))); }
+    catch (e) { return null; }
+  }
+  // loadMeta fetches metadata too long to come with its picture.
+  async function loadMeta(f) {
+    if (metaBusy) return;
     metaBusy = true;
     try {
       const resp = await fetch(api + '/meta?frame=' + f.number, { cache: 'no-store' });
-      if (resp.ok) {
-        const m = await resp.json();
-        $('meta').textContent = m.text + (m.truncated ? '\n… (' + fmt.bytes(m.len) + ' in all)' : '');
-        $('meta-kind').textContent = m.kind + ', ' + fmt.bytes(m.len) + ', frame ' + m.frame;
-        metaFor = m.frame;
-      } else if (resp.status === 410) {
-        $('meta-kind').textContent = 'frame ' + f.number + ' no longer held';
-      }
+      if (resp.ok) showMeta(await resp.json());
+      else if (resp.status === 410) $('meta-kind').textContent = 'frame ' + f.number + ' no longer held';
     } catch (e) { /* the next frame tries again */ }
     metaBusy = false;
+    if (shown && shown.number !== metaFor && shown.metaLen && !shown.meta) loadMeta(shown);
   }
 
   async function loop() {
@@ -101,7 +102,7 @@
       const h = k => resp.headers.get(k);
       const s = +h('X-Preview-Seq'), base = +h('X-Preview-Base');
       const f = { number: +h('X-Frame-Number'), size: h('X-Frame-Size'), format: h('X-Frame-Format'),
-                  metaLen: +h('X-Frame-Meta-Len'), ageMs: +h('X-Frame-Age-Ms') };
+                  metaLen: +h('X-Frame-Meta-Len'), ageMs: +h('X-Frame-Age-Ms'), meta: metaHeader(h('X-Frame-Meta')) };
       let ni = null, u = null;
       if (h('X-Frame-Not-Image')) ni = await resp.json();
       else {
@@ -132,7 +133,8 @@
       times.push(performance.now());
       while (times.length > 1 && times[times.length - 1] - times[0] > 2000) times.shift();
       showFrame(f, ni);
-      if (f.number !== metaFor) loadMeta(f, false);
+      if (f.meta) showMeta(f.meta);
+      else if (f.number !== metaFor) loadMeta(f);
     }
   }
 
@@ -161,6 +163,7 @@
       ['writer went away', fmt.num(c.writer_gone), 'writer-gone'],
       ['latency, last second (p50 / p99)'],
       ['transport: publish → read', fmt.ms(iv.transport_p50_ms) + ' / ' + fmt.ms(iv.transport_p99_ms), 'transport'],
+      ['waited in the ring for the preview', fmt.ms(iv.ring_wait_p50_ms) + ' / ' + fmt.ms(iv.ring_wait_p99_ms), 'ring-wait'],
       ['preview delay: read → sent', fmt.ms(iv.delay_p50_ms) + ' / ' + fmt.ms(iv.delay_p99_ms), 'delay'],
       ['convert + JPEG (p50)', fmt.ms(iv.encode_p50_ms), 'encode'],
       ['pictures'],
@@ -197,7 +200,6 @@
       // Fetch the shown frame's PNG now, while the preview still holds it.
       snapshot = shown ? fetchSnapshot(shown.number).then(r => r.ok ? r.blob().then(b => ({ blob: b, n: shown.number })) : null)
                        .catch(() => null) : null;
-      if (shown) loadMeta(shown, true);
     } else {
       snapshot = null;
       if (resume) { resume(); resume = null; }
