@@ -42,7 +42,7 @@
     const rows = [
       ['number', fmt.num(f.number), 'frame'],
       ['size', f.size + ' ' + f.format, 'size'],
-      ['age when read', fmt.ms(f.ageMs), 'age'],
+      ['age when sent', fmt.ms(f.ageMs), 'age'],
       ['metadata', f.metaLen ? fmt.bytes(f.metaLen) : 'none', 'meta-len'],
     ];
     if (ni) rows.push(['payload', fmt.bytes(ni.len)]);
