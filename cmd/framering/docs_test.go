@@ -62,6 +62,7 @@ func docCommands(t *testing.T, path string) []string {
 // accepted. (docs/LEGACY.md once showed `framering recv cam0`, which
 // fails.)
 func TestDocCommandsParse(t *testing.T) {
+	setup() // the completion command, as run() has it
 	files, _ := filepath.Glob("../../docs/*.md")
 	files = append(files, "../../README.md")
 	n := 0
