@@ -44,8 +44,15 @@ func docCommands(t *testing.T, path string) []string {
 			continue
 		}
 		if inBlock {
-			if strings.HasPrefix(l, "framering ") {
-				add(l)
+			// Every command of a shell pipeline, without redirections.
+			for _, seg := range strings.Split(l, " | ") {
+				seg = strings.TrimSpace(seg)
+				for _, redir := range []string{" > ", " < ", " 2> "} {
+					seg, _, _ = strings.Cut(seg, redir)
+				}
+				if strings.HasPrefix(seg, "framering ") {
+					add(seg)
+				}
 			}
 			continue
 		}
@@ -71,7 +78,9 @@ func TestDocCommandsParse(t *testing.T) {
 			n++
 			args := strings.Fields(strings.TrimPrefix(line, "framering "))
 			cmd, rest, err := root.Find(args)
-			if err != nil || cmd == root {
+			if cmd == root && err == nil && len(rest) > 0 && strings.HasPrefix(rest[0], "-") {
+				// framering --version, --help
+			} else if err != nil || cmd == root {
 				t.Errorf("%s: %q: no such command (%v)", filepath.Base(path), line, err)
 				continue
 			}

@@ -108,6 +108,8 @@ func setup() {
 			}
 		})
 		root.InitDefaultCompletionCmd()
+		root.InitDefaultHelpFlag()
+		root.InitDefaultVersionFlag()
 	})
 }
 
