@@ -47,7 +47,7 @@ func advice(err error) string {
 	case errors.Is(err, ring.ErrUnsafeFile):
 		return unsafeAdvice(err.Error())
 	case errors.Is(err, fs.ErrPermission):
-		return "run as the file's owner, or have its producer create it group-readable (producer.Options.Perm 0640) and join its group"
+		return "run as the file's owner, or have its producer create it group-readable (send --perm 0640; a program: producer.Options.Perm) and join its group"
 	case errors.Is(err, ring.ErrIncompatible), errors.Is(err, ring.ErrCorrupt), errors.Is(err, legacy.ErrCorrupt):
 		return "it is not a valid framering v2 ring (another program's file, another version, or damaged): remove it and restart its producer"
 	case errors.Is(err, ring.ErrTruncated):
@@ -94,7 +94,7 @@ func unsafeAdvice(msg string) string {
 	case strings.Contains(msg, "belongs to uid"):
 		return "if you trust its owner, give recv --allow-other-owner (a program: consumer.Options.AllowOtherOwner); otherwise remove it and restart its producer"
 	case strings.Contains(msg, "group-writable"):
-		return "if you trust the group, give recv --allow-group-writable (a program: consumer.Options.AllowGroupWritable); otherwise have its producer create it 0640 or 0600"
+		return "if you trust the group, give recv --allow-group-writable (a program: consumer.Options.AllowGroupWritable); otherwise have its producer create it 0640 or 0600 (send --perm)"
 	case strings.Contains(msg, "world-writable"):
 		return "anyone can write it, so no reader trusts it: remove it and restart its producer (which creates rings 0600 or 0640)"
 	}

@@ -178,6 +178,7 @@ func TestUsageErrorsGolden(t *testing.T) {
 		{"send-fps-nan", []string{"send", "--ring", "a", "--pattern", "8x8x3", "--fps", "NaN"}},
 		{"send-fps-inf", []string{"send", "--ring", "a", "--pattern", "8x8x3", "--fps", "+Inf"}},
 		{"send-fps-negative", []string{"send", "--ring", "a", "--pattern", "8x8x3", "--fps", "-1"}},
+		{"send-bad-perm", []string{"send", "--ring", "a", "--pattern", "8x8x3", "--perm", "0666"}},
 		{"send-stdin-no-size", []string{"send", "--ring", "a", "--stdin"}},
 		{"send-stdin-bad-size", []string{"send", "--ring", "a", "--stdin", "--size", "8x8x3", "--format", "gray8"}},
 		{"send-size-without-stdin", []string{"send", "--ring", "a", "--pattern", "8x8x3", "--size", "8x8x3"}},

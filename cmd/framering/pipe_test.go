@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -295,5 +296,81 @@ func TestFFmpegRoundTrip(t *testing.T) {
 			t.Logf("%s %s: %d frames, %d bytes, pixel-exact through ffmpeg | send --stdin | ring | recv --stdout | ffmpeg in %v",
 				tc.size, tc.pixFmt, n, len(got), took.Round(time.Millisecond))
 		})
+	}
+}
+
+// TestSendStdinSignal: SIGTERM stops send --stdin while it waits for
+// input between frames (the pipe stays open), cleanly: the frames before
+// are published, exit 0.
+func TestSendStdinSignal(t *testing.T) {
+	dir, name := testutil.ShmDir(t), testutil.Name(t)
+	send := cliCmd(t, "send", "--ring", name, "--dir", dir, "--stdin", "--size", "8x4x1", "-q")
+	in, err := send.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := send.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	send.Stderr = &stderr
+	if err := send.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer send.Process.Kill()
+	guard := time.AfterFunc(longWait, func() { send.Process.Kill() }) // hang guard
+	defer guard.Stop()
+	buf := make([]byte, 4096)
+	n, err := out.Read(buf) // "ring ...": the ring exists
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "ring ") {
+		t.Fatalf("send --stdin: %q, %v\n%s", buf[:n], err, stderr.String())
+	}
+	in.Write(rawFrames(2, 32))
+	testutil.Eventually(t, "2 frames published", func() bool {
+		res := cli(t, "stat", "--dir", dir, "--json", name)
+		return strings.Contains(res.stdout, `"frames_total": 2,`)
+	})
+	send.Process.Signal(syscall.SIGTERM)
+	rest, _ := io.ReadAll(out)
+	if err := send.Wait(); err != nil || !strings.Contains(string(rest), "sent 2 frames") {
+		t.Fatalf("send --stdin after SIGTERM: %v\n%s\n%s", err, rest, stderr.String())
+	}
+}
+
+// TestRecvStdoutClosed: when the program reading recv's output exits, recv
+// stops cleanly at the broken pipe, with the summary on stderr.
+func TestRecvStdoutClosed(t *testing.T) {
+	dir, name := testutil.ShmDir(t), testutil.Name(t)
+	// Frames larger than a pipe's buffer, so that recv blocks writing one.
+	if res := cli(t, "send", "--ring", name, "--dir", dir, "--pattern", "320x240x3", "--count", "8", "--fps", "0", "-q"); res.code != 0 {
+		t.Fatalf("send: %d\n%s", res.code, res.stderr)
+	}
+	recv := cliCmd(t, "recv", "--ring", name, "--dir", dir, "--start", "oldest", "--stdout", "--verify", "-q")
+	out, err := recv.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	recv.Stderr = &stderr
+	if err := recv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer recv.Process.Kill()
+	guard := time.AfterFunc(longWait, func() { recv.Process.Kill() }) // hang guard
+	defer guard.Stop()
+	if _, err := io.ReadFull(out, make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	out.Close() // the reader of the pipe goes away
+	if err := recv.Wait(); err != nil {
+		t.Fatalf("recv --stdout after its reader exited: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "standard output was closed") {
+		t.Errorf("recv did not say why it stopped:\n%s", stderr.String())
+	}
+	if kv := summaryKV(t, stderr.String()); kv["delivered"] < 1 || kv["delivered"] > 8 || kv["mismatches"] != 0 {
+		t.Errorf("summary: %v", kv)
 	}
 }

@@ -226,8 +226,10 @@ loop:
 				fmt.Fprintf(os.Stderr, "recv: %s\n", withAdvice(err))
 			}
 			if failing { // again: do not probe a broken ring in a busy loop
-				if sleepCtx(ctx, recoverPause) != nil {
+				select {
+				case <-ctx.Done():
 					break loop
+				case <-time.After(recoverPause):
 				}
 			}
 			failing = true
@@ -291,18 +293,6 @@ loop:
 		return fmt.Errorf("recv --verify: %d of %d frames do not match the test pattern (first: %v); is the producer 'send --pattern'?", mismatches, got, firstBad)
 	}
 	return nil
-}
-
-// sleepCtx waits d, or until ctx ends (then it returns ctx's error).
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // rawSink writes frames' pixels to a stream, packed rows back to back, the

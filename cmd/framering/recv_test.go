@@ -122,12 +122,12 @@ func TestRecvTruncated(t *testing.T) {
 // with them.
 func TestRecvTrust(t *testing.T) {
 	dir, name := testutil.ShmDir(t), testutil.Name(t)
-	if res := cli(t, "send", "--ring", name, "--dir", dir, "--pattern", "16x8x1", "--count", "4", "--fps", "0", "-q"); res.code != 0 {
+	if res := cli(t, "send", "--ring", name, "--dir", dir, "--pattern", "16x8x1", "--count", "4", "--fps", "0", "--perm", "0660", "-q"); res.code != 0 {
 		t.Fatalf("send: %d\n%s", res.code, res.stderr)
 	}
 	path := ring.Path(dir, name)
-	if err := os.Chmod(path, 0o660); err != nil {
-		t.Fatal(err)
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o660 {
+		t.Fatalf("send --perm 0660 made %v (%v)", fi.Mode(), err)
 	}
 	res := cli(t, "recv", "--ring", name, "--dir", dir, "--start", "oldest", "--count", "2", "-q")
 	if res.code != 1 || !strings.Contains(res.stderr, "group-writable") || !strings.Contains(res.stderr, "--allow-group-writable") ||

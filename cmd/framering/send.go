@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -37,6 +38,7 @@ type sendFlags struct {
 	slots              int
 	metrics            string
 	legacy             string
+	perm               string
 	remove             bool
 	quiet              bool
 	captureW, captureH int
@@ -93,6 +95,7 @@ func init() {
 	f.IntVar(&o.slots, "slots", 8, "slot count of a new ring, a power of two >= 2")
 	f.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics of the writer on `ADDR` (host:port)")
 	f.StringVar(&o.legacy, "legacy", "", "also mirror every frame into the legacy 24-byte slot object `NAME` in --dir (e.g. mmaptest_shm)")
+	f.StringVar(&o.perm, "perm", "0600", "permission bits of a new ring: 0600, 0640 (your group may read it) or 0660 (and write: readers must allow it)")
 	f.BoolVar(&o.remove, "remove", false, "unlink the ring at exit (default: leave it for readers)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no stats line on stderr")
 	root.AddCommand(sendCmd)
@@ -158,6 +161,10 @@ func runSend(cmd *cobra.Command, o *sendFlags) error {
 	if err := checkSlots("send", o.slots); err != nil {
 		return err
 	}
+	perm, err := strconv.ParseUint(o.perm, 8, 32)
+	if err != nil || perm&^0o660 != 0 || perm&0o600 != 0o600 {
+		return usagef("send: --perm %q: give 0600, 0640 or 0660 (octal; others never get access)", o.perm)
+	}
 
 	// Open the source before the ring, so bad input leaves nothing behind.
 	src, err := openSource(o)
@@ -185,7 +192,7 @@ func runSend(cmd *cobra.Command, o *sendFlags) error {
 	defer stopMetrics()
 
 	shape := src.Shape()
-	popts := producer.Options{Dir: o.dir, Slots: o.slots, MaxFrameBytes: shape.Len, MetaBytes: sendMetaBytes}
+	popts := producer.Options{Dir: o.dir, Slots: o.slots, MaxFrameBytes: shape.Len, MetaBytes: sendMetaBytes, Perm: os.FileMode(perm)}
 	var mirror *legacy.Writer
 	if o.legacy != "" {
 		mirror, err = legacy.NewMirror(o.dir, o.legacy, legacy.MirrorOptions{MaxFrameBytes: shape.Width * shape.Height * 3})
