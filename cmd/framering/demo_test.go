@@ -7,40 +7,21 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// buildFramering builds the command once per test binary run.
-var buildFramering = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "framering-bin-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "framering")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		return "", &buildError{err, string(out)}
-	}
-	return bin, nil
-})
-
-type buildError struct {
-	err error
-	out string
-}
-
-func (e *buildError) Error() string { return "go build: " + e.err.Error() + "\n" + e.out }
-
+// framering builds the command into the test's temporary directory (the
+// demo re-executes its own binary, which the test binary cannot be).
 func framering(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the binary: skipped in -short mode")
 	}
-	bin, err := buildFramering()
-	if err != nil {
-		t.Fatal(err)
+	bin := filepath.Join(t.TempDir(), "framering")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
 }
