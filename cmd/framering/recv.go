@@ -222,10 +222,9 @@ loop:
 			fmt.Fprintf(os.Stderr, "recv: %v; waiting for it to come back (--eof exits instead)\n", err)
 			continue
 		case errors.Is(err, ring.ErrTruncated), errors.Is(err, ring.ErrCorrupt):
-			if !failing {
+			if !failing { // said once per outage
 				fmt.Fprintf(os.Stderr, "recv: %s\n", withAdvice(err))
-			}
-			if failing { // again: do not probe a broken ring in a busy loop
+			} else { // again: do not probe a broken ring in a busy loop
 				select {
 				case <-ctx.Done():
 					break loop
