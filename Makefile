@@ -24,8 +24,8 @@ vet:
 test:
 	$(GO) test $(RACE) -count=1 -timeout 15m ./...
 	@if pkg-config --exists opencv4 2>/dev/null; then \
-		echo "$(GO) test $(RACE) -count=1 -tags gocv ./cv/... ./cmd/framering/..."; \
-		$(GO) test $(RACE) -count=1 -timeout 15m -tags gocv ./cv/... ./cmd/framering/...; \
+		echo "$(GO) test $(RACE) -count=1 -tags gocv ./cv/... ./cmd/framering/... ./internal/source/..."; \
+		$(GO) test $(RACE) -count=1 -timeout 15m -tags gocv ./cv/... ./cmd/framering/... ./internal/source/...; \
 	else \
 		echo "skipping the -tags gocv tests: OpenCV 4 not found (apt-get install libopencv-dev)"; \
 	fi

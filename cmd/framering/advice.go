@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 
+	"github.com/framering/framering/internal/layout"
+	"github.com/framering/framering/internal/source"
 	"github.com/framering/framering/legacy"
 	"github.com/framering/framering/producer"
 	"github.com/framering/framering/ring"
@@ -22,8 +26,13 @@ func advice(err error) string {
 		space *producer.NoSpaceError
 		busy  *ring.BusyError
 		ue    usageError
+		rm    *rmError
 	)
 	switch {
+	case errors.As(err, &rm) && errors.Is(err, errWriterAlive):
+		return "stop the writer first, or give --force (a writer and readers that have the ring mapped keep it until they close it)"
+	case errors.As(err, &rm) && errors.Is(err, ring.ErrNotFound):
+		return "check the name and --dir ('framering ls' lists the rings); --force ignores names that do not exist"
 	case errors.As(err, &space):
 		return fmt.Sprintf("free space in %s, use fewer --slots or a smaller frame, or in a container start it with --shm-size=%dm or more",
 			space.Dir, (space.Need+64<<20)>>20)
@@ -36,15 +45,15 @@ func advice(err error) string {
 	case errors.Is(err, ring.ErrInvalidName):
 		return "use 1 to 200 of A-Z a-z 0-9 . _ - (not . or ..)"
 	case errors.Is(err, ring.ErrUnsafeFile):
-		return "a ring must be a regular file that others cannot write and, for readers, your own: remove it and restart its producer (a program that trusts it can set consumer.Options.AllowOtherOwner or AllowGroupWritable)"
+		return unsafeAdvice(err.Error())
 	case errors.Is(err, fs.ErrPermission):
-		return "run as the file's owner, or have its producer create it group-readable (producer.Options.Perm 0640) and join its group"
+		return "run as the file's owner, or have its producer create it group-readable (send --perm 0640; a program: producer.Options.Perm) and join its group"
 	case errors.Is(err, ring.ErrIncompatible), errors.Is(err, ring.ErrCorrupt), errors.Is(err, legacy.ErrCorrupt):
 		return "it is not a valid framering v2 ring (another program's file, another version, or damaged): remove it and restart its producer"
 	case errors.Is(err, ring.ErrTruncated):
 		return "the file is smaller than its header says: if its producer is not still creating it, it was shrunk or damaged; remove it and restart the producer (readers re-open it at the next read)"
 	case errors.Is(err, ring.ErrFrameTooLarge):
-		return "open the ring with a larger frame size (a writer with a new geometry replaces the ring), or send smaller frames"
+		return tooLargeAdvice(err.Error())
 	case errors.Is(err, legacy.ErrUnsupportedFormat):
 		return "mirror gray8, bgr8, rgb8, bgra8 or rgba8 frames (rgb8, bgra8 and rgba8 are converted to bgr8)"
 	case errors.Is(err, legacy.ErrMismatch):
@@ -53,7 +62,13 @@ func advice(err error) string {
 		if errors.As(err, &ue) {
 			return "" // the usage error names the flag and its form
 		}
-		return "check the frame size (WxHxC, C 1 to 4), the pixel format and the slot count given"
+		return fmt.Sprintf("check the frame size (WxHxC, C 1 to 4; a slot holds at most %s), the pixel format and the slot count given", fmtBytes(layout.MaxPayloadCap))
+	case errors.Is(err, source.ErrPartialFrame):
+		return "check that --size and --format match what the producer writes (ffmpeg: -s and -pix_fmt); the frames before it were published"
+	case errors.Is(err, source.ErrNoOpenCV):
+		return "rebuild with 'go build -tags gocv ./cmd/framering' (needs libopencv-dev 4.6)"
+	case errors.Is(err, source.ErrUndecodable):
+		return "give a PNG or JPEG file"
 	case errors.Is(err, ring.ErrWriterGone):
 		return "start the producer again; readers resume when it is back"
 	case errors.Is(err, ring.ErrOverwritten):
@@ -70,6 +85,36 @@ func advice(err error) string {
 		return "is the producer running? check --ring and --dir"
 	}
 	return ""
+}
+
+// unsafeAdvice is the advice for a ring file readers refuse, by what is
+// wrong with it (internal/shm's messages).
+func unsafeAdvice(msg string) string {
+	switch {
+	case strings.Contains(msg, "belongs to uid"):
+		return "if you trust its owner, give recv --allow-other-owner (a program: consumer.Options.AllowOtherOwner); otherwise remove it and restart its producer"
+	case strings.Contains(msg, "group-writable"):
+		return "if you trust the group, give recv --allow-group-writable (a program: consumer.Options.AllowGroupWritable); otherwise have its producer create it 0640 or 0600 (send --perm)"
+	case strings.Contains(msg, "world-writable"):
+		return "anyone can write it, so no reader trusts it: remove it and restart its producer (which creates rings 0600 or 0640)"
+	}
+	return "a ring must be a regular file, not a symbolic link: remove it and restart its producer"
+}
+
+// bytesRE finds the byte counts in a too-large error: the frame's first.
+var bytesRE = regexp.MustCompile(`(\d+) bytes`)
+
+// tooLargeAdvice never suggests a slot larger than the format allows.
+func tooLargeAdvice(msg string) string {
+	if strings.Contains(msg, "legacy slot") {
+		return "the old 24-byte layout holds smaller frames: send smaller frames, or give old readers a scaled copy"
+	}
+	if m := bytesRE.FindStringSubmatch(msg); m != nil {
+		if n, err := strconv.ParseInt(m[1], 10, 64); err == nil && n > layout.MaxPayloadCap {
+			return fmt.Sprintf("no ring holds frames over %s per slot: send smaller frames", fmtBytes(layout.MaxPayloadCap))
+		}
+	}
+	return fmt.Sprintf("send smaller frames, or restart the writer with a frame size that holds them (at most %s per slot; a writer with a new geometry replaces the ring)", fmtBytes(layout.MaxPayloadCap))
 }
 
 // isAddrErr recognises an address that does not parse (net's AddrError has

@@ -27,7 +27,9 @@ func TestSendVideo(t *testing.T) {
 	vw.Close()
 
 	dir, name := testutil.ShmDir(t), testutil.Name(t)
-	recv := start(t, "recv", "--ring", name, "--dir", dir, "--wait", "--eof", "--count", "3", "--timeout", "20s", "-q")
+	// --start oldest: recv gets frames 1..3 however late it opens (the 8 slots
+	// hold all 6).
+	recv := start(t, "recv", "--ring", name, "--dir", dir, "--wait", "--start", "oldest", "--eof", "--count", "3", "--timeout", "20s", "-q")
 	send := cli(t, "send", "--ring", name, "--dir", dir, "--video", path, "--fps", "20", "-q")
 	if send.code != 0 || !strings.Contains(send.stdout, "sent 6 frames") || !strings.Contains(send.stdout, "56x40x3 bgr8") {
 		t.Fatalf("send --video: exit %d\n%s\n%s", send.code, send.stdout, send.stderr)
@@ -35,5 +37,8 @@ func TestSendVideo(t *testing.T) {
 	res := finish(t, recv)
 	if res.code != 0 || !strings.Contains(res.stdout, "received 3 frames") {
 		t.Fatalf("recv: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	if kv := summaryKV(t, res.stdout); kv["window_start"] != 1 || kv["last"] != 3 || kv["dropped"] != 0 {
+		t.Errorf("recv: %v, want frames 1 to 3", kv)
 	}
 }

@@ -50,8 +50,31 @@ const (
 // start runs framering args as a child process.
 func start(t *testing.T, args ...string) *testutil.Child {
 	t.Helper()
+	return startEnv(t, nil, args...)
+}
+
+// startEnv is start with extra environment variables (KEY=VALUE).
+func startEnv(t *testing.T, env []string, args ...string) *testutil.Child {
+	t.Helper()
 	b, _ := json.Marshal(args)
-	return testutil.Start(t, "cli", argsEnv+"="+string(b))
+	return testutil.Start(t, "cli", append([]string{argsEnv + "=" + string(b)}, env...)...)
+}
+
+// cliCmd returns framering args as a command to start, for tests that
+// connect its standard input or output themselves (testutil.Start reads
+// stdout line by line). It dies with the test process.
+func cliCmd(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(args)
+	cmd := exec.Command(exe, "-test.run=^$")
+	// FRAMERING_TEST_HELPER is internal/testutil's helper switch.
+	cmd.Env = append(os.Environ(), "FRAMERING_TEST_HELPER=cli", argsEnv+"="+string(b))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
 }
 
 // result is what a finished child did.
@@ -118,7 +141,7 @@ func golden(t *testing.T, name, got string) {
 }
 
 func TestHelpGolden(t *testing.T) {
-	for _, cmd := range []string{"send", "recv", "view", "ls", "stat"} {
+	for _, cmd := range []string{"send", "recv", "view", "ls", "stat", "rm", "demo"} {
 		t.Run(cmd, func(t *testing.T) {
 			res := cli(t, cmd, "--help")
 			if res.code != 0 {
@@ -149,6 +172,22 @@ func TestUsageErrorsGolden(t *testing.T) {
 		{"recv-no-ring", []string{"recv"}},
 		{"recv-bad-mode", []string{"recv", "--ring", "a", "--mode", "sideways"}},
 		{"view-no-ring", []string{"view"}},
+		{"send-fps-nan", []string{"send", "--ring", "a", "--pattern", "8x8x3", "--fps", "NaN"}},
+		{"send-fps-inf", []string{"send", "--ring", "a", "--pattern", "8x8x3", "--fps", "+Inf"}},
+		{"send-fps-negative", []string{"send", "--ring", "a", "--pattern", "8x8x3", "--fps", "-1"}},
+		{"send-bad-perm", []string{"send", "--ring", "a", "--pattern", "8x8x3", "--perm", "0666"}},
+		{"send-stdin-no-size", []string{"send", "--ring", "a", "--stdin"}},
+		{"send-stdin-bad-size", []string{"send", "--ring", "a", "--stdin", "--size", "8x8x3", "--format", "gray8"}},
+		{"send-size-without-stdin", []string{"send", "--ring", "a", "--pattern", "8x8x3", "--size", "8x8x3"}},
+		{"send-stdin-and-pattern", []string{"send", "--ring", "a", "--stdin", "--size", "8x8x3", "--pattern", "8x8x3"}},
+		{"recv-bad-start", []string{"recv", "--ring", "a", "--start", "middle"}},
+		{"demo-slots-3", []string{"demo", "--slots", "3"}},
+		{"demo-fps-nan", []string{"demo", "--fps", "NaN"}},
+		{"demo-fps-negative", []string{"demo", "--fps", "-5"}},
+		{"demo-too-large", []string{"demo", "--size", "131072x131072x4"}},
+		{"legacy-mirror-rate-nan", []string{"legacy", "mirror", "--from", "a", "--rate", "NaN"}},
+		{"rm-nothing", []string{"rm"}},
+		{"rm-bad-name", []string{"rm", "a/b"}},
 		{"stat-no-name", []string{"stat"}},
 		{"stat-two-names", []string{"stat", "a", "b"}},
 		{"ls-extra-arg", []string{"ls", "extra"}},
@@ -157,6 +196,9 @@ func TestUsageErrorsGolden(t *testing.T) {
 			res := cli(t, append(tc.args, "--dir", dir)...)
 			if res.code != 2 {
 				t.Errorf("exit %d, want 2 (usage); stderr:\n%s", res.code, res.stderr)
+			}
+			if res.stdout != "" { // nothing started (demo: no process)
+				t.Errorf("a usage error printed to stdout:\n%s", res.stdout)
 			}
 			golden(t, "usage-"+tc.name, fmt.Sprintf("exit %d\n%s", res.code, res.stderr))
 		})

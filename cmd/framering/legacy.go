@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/framering/framering/consumer"
+	"github.com/framering/framering/internal/source"
 	"github.com/framering/framering/legacy"
 	"github.com/framering/framering/producer"
 	"github.com/framering/framering/ring"
@@ -132,8 +133,8 @@ func legacyMirrorCmd() *cobra.Command {
 			if err := ring.CheckName(to); err != nil {
 				return usagef("--to: %w", err)
 			}
-			if rate < 0 {
-				return usagef("--rate %g: must be >= 0 (0: no cap)", rate)
+			if source.CheckFPS(rate) != nil {
+				return usagef("legacy mirror: --rate %v: give 0 (no cap) or a number from %g up", rate, source.MinFPS)
 			}
 			perm, err := strconv.ParseUint(mode, 8, 32)
 			if err != nil || perm > 0o777 {

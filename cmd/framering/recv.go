@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"image"
-	"image/png"
+	"io"
 	"os"
-	"path/filepath"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/framering/framering/consumer"
@@ -18,37 +18,46 @@ import (
 )
 
 type recvFlags struct {
-	ring, dir string
-	mode      string
-	count     int
-	verify    bool
-	save      string
-	wait      bool
-	timeout   time.Duration
-	metrics   string
-	asReader  string // --metrics-name
-	spin      time.Duration
-	eof       bool
-	quiet     bool
+	ring, dir          string
+	mode, start        string
+	count              int
+	verify             bool
+	save               string
+	stdout, json       bool
+	wait               bool
+	timeout            time.Duration
+	metrics            string
+	asReader           string // --metrics-name
+	spin               time.Duration
+	eof                bool
+	quiet              bool
+	allowOtherOwner    bool
+	allowGroupWritable bool
 }
 
 var recvOpts recvFlags
 
 var recvCmd = &cobra.Command{
 	Use:   "recv --ring NAME",
-	Short: "Read frames from a ring: check them, save them, count them",
+	Short: "Read frames from a ring: check them, save them, count them, pipe them",
 	Long: `recv follows ring NAME and reads its frames: every frame in order (--mode
-all, counting the frames it was lapped on) or the newest one (--mode latest).
-It prints a stats line to stderr every second (fps, latency from publish to
-delivery p50/p99, dropped frames) and a summary to stdout at exit.
+all, counting the frames it was lapped on) or the newest one (--mode latest),
+from the newest frame in the ring at start, the next one, or the oldest one
+(--start). It prints a stats line to stderr every second (fps, latency from
+publish to delivery p50/p99, dropped frames) and at exit a summary and a
+line 'summary key=value ...' for programs (--json: one JSON object instead).
 
 --verify checks every frame against the test pattern of 'send --pattern'
 and exits with status 1 if any frame does not match. --save writes every
-frame as a PNG file. A ring that does not exist is an error unless --wait
+frame as a PNG file. --stdout writes every frame's pixels to standard output,
+back to back (ffmpeg -f rawvideo -i -); nothing else goes there then, the
+summary goes to stderr. A ring that does not exist is an error unless --wait
 is given. When the writer goes away recv waits for it to come back, or
-exits with --eof.`,
+exits with --eof. A ring truncated under recv is re-opened when a writer
+replaces it.`,
 	Example: `  framering recv --ring cam0 --verify --count 300
-  framering recv --ring cam0 --mode latest --save /tmp/frames --count 10 --wait`,
+  framering recv --ring cam0 --mode latest --save /tmp/frames --count 10 --wait
+  framering recv --ring cam0 --stdout --start oldest -q | ffplay -f rawvideo -pixel_format bgr24 -video_size 640x480 -`,
 	Args: cobra.NoArgs,
 	RunE: func(cmd *cobra.Command, args []string) error {
 		return runRecv(&recvOpts)
@@ -59,11 +68,14 @@ func init() {
 	f := recvCmd.Flags()
 	o := &recvOpts
 	f.StringVar(&o.ring, "ring", "", "ring name (required)")
-	f.StringVar(&o.dir, "dir", ring.DefaultDir, "shared-memory directory holding the rings")
+	dirFlag(f, &o.dir)
 	f.StringVar(&o.mode, "mode", "all", "all: every frame in order; latest: the newest frame only")
+	f.StringVar(&o.start, "start", "newest", "where reading begins: newest (the newest frame at start), next (frames after start) or oldest (the oldest in the ring)")
 	f.IntVar(&o.count, "count", 0, "stop after N frames (0: no limit)")
 	f.BoolVar(&o.verify, "verify", false, "check every frame against the test pattern of 'send --pattern'; exit 1 on any mismatch")
 	f.StringVar(&o.save, "save", "", "write every frame as a PNG file into `DIR`")
+	f.BoolVar(&o.stdout, "stdout", false, "write every frame's pixels to standard output (raw, back to back); the summary goes to stderr")
+	f.BoolVar(&o.json, "json", false, "print the summary as one JSON object (field names in docs/CLI.md)")
 	f.BoolVar(&o.wait, "wait", false, "wait for the ring to appear instead of failing")
 	f.DurationVar(&o.timeout, "timeout", 0, "fail if the ring does not appear (--wait) or no frame comes for this long (0: wait forever)")
 	f.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics of the reader on `ADDR` (host:port)")
@@ -71,6 +83,8 @@ func init() {
 	f.DurationVar(&o.spin, "spin", 0, "busy-poll this long before sleeping (lower latency, one busy core)")
 	f.BoolVar(&o.eof, "eof", false, "exit when the writer closes the ring or dies (default: wait for it to come back)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no stats line on stderr")
+	f.BoolVar(&o.allowOtherOwner, "allow-other-owner", false, "read a ring owned by another user (one its producer made group-readable for you)")
+	f.BoolVar(&o.allowGroupWritable, "allow-group-writable", false, "read a ring its owner's group may write (mode 0660)")
 	root.AddCommand(recvCmd)
 }
 
@@ -82,6 +96,18 @@ func parseMode(s string) (consumer.Mode, error) {
 		return consumer.Latest, nil
 	}
 	return 0, usagef("recv: --mode %q: use all or latest", s)
+}
+
+func parseStart(s string) (consumer.Position, error) {
+	switch s {
+	case "newest":
+		return consumer.Newest, nil
+	case "next":
+		return consumer.Next, nil
+	case "oldest":
+		return consumer.Oldest, nil
+	}
+	return 0, usagef("recv: --start %q: use newest, next or oldest", s)
 }
 
 // openReader opens ring name, waiting for it with wait (bounded by
@@ -102,6 +128,11 @@ func openReader(ctx context.Context, name string, opts consumer.Options, wait bo
 	return r, err
 }
 
+// recoverPause is how long recv waits before reading again after an error
+// the next read may recover from (a truncated ring, a corrupt slot), so
+// that a ring that stays broken is not probed in a busy loop.
+const recoverPause = 100 * time.Millisecond
+
 func runRecv(o *recvFlags) error {
 	if o.ring == "" {
 		return usagef("recv: --ring NAME is required")
@@ -113,6 +144,10 @@ func runRecv(o *recvFlags) error {
 	if err != nil {
 		return err
 	}
+	start, err := parseStart(o.start)
+	if err != nil {
+		return err
+	}
 	if o.count < 0 || o.timeout < 0 || o.spin < 0 {
 		return usagef("recv: --count, --timeout and --spin must not be negative")
 	}
@@ -120,6 +155,14 @@ func runRecv(o *recvFlags) error {
 		if err := os.MkdirAll(o.save, 0o755); err != nil {
 			return fmt.Errorf("recv: --save: %w; give a directory you can write", err)
 		}
+	}
+	// Results go to stdout, unless stdout carries the frames.
+	report := io.Writer(os.Stdout)
+	var sink *rawSink
+	if o.stdout {
+		report, sink = os.Stderr, newRawSink(os.Stdout)
+		// A closed pipe gives EPIPE (a clean end) instead of killing recv.
+		signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	}
 	ctx, stop := signalContext()
 	defer stop()
@@ -129,7 +172,9 @@ func runRecv(o *recvFlags) error {
 	}
 	defer stopMetrics()
 
-	r, err := openReader(ctx, o.ring, consumer.Options{Dir: o.dir, Mode: mode, Spin: o.spin}, o.wait, o.timeout)
+	ropts := consumer.Options{Dir: o.dir, Mode: mode, StartAt: start, Spin: o.spin,
+		AllowOtherOwner: o.allowOtherOwner, AllowGroupWritable: o.allowGroupWritable}
+	r, err := openReader(ctx, o.ring, ropts, o.wait, o.timeout)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // interrupted while waiting
@@ -150,19 +195,22 @@ func runRecv(o *recvFlags) error {
 		firstBad   error
 		sl         = newStatsLine(r)
 		tick       = time.NewTicker(time.Second)
+		lastFrame  = time.Now()
+		failing    bool // the previous read failed with a recoverable error
+		readErr    error
 	)
 	defer tick.Stop()
-	var readErr error
 loop:
 	for o.count == 0 || got < o.count {
 		rctx, cancel := ctx, context.CancelFunc(func() {})
 		if o.timeout > 0 {
-			rctx, cancel = context.WithTimeout(ctx, o.timeout)
+			rctx, cancel = context.WithDeadline(ctx, lastFrame.Add(o.timeout))
 		}
 		f, err := r.Read(rctx, buf)
 		cancel()
 		switch {
 		case err == nil:
+			lastFrame, failing = time.Now(), false
 		case ctx.Err() != nil:
 			break loop
 		case errors.Is(err, context.DeadlineExceeded):
@@ -175,10 +223,27 @@ loop:
 			}
 			fmt.Fprintf(os.Stderr, "recv: %v; waiting for it to come back (--eof exits instead)\n", err)
 			continue
+		case errors.Is(err, ring.ErrTruncated), errors.Is(err, ring.ErrCorrupt):
+			if !failing { // said once per outage
+				fmt.Fprintf(os.Stderr, "recv: %s\n", withAdvice(err))
+			} else { // again: do not probe a broken ring in a busy loop
+				select {
+				case <-ctx.Done():
+					break loop
+				case <-time.After(recoverPause):
+				}
+			}
+			failing = true
+			if o.timeout > 0 && time.Since(lastFrame) > o.timeout {
+				readErr = fmt.Errorf("ring %q: no frame for %v: %w", o.ring, o.timeout, err)
+				break loop
+			}
+			continue
 		default:
 			readErr = err
 			break loop
 		}
+		buf = f.Data[:cap(f.Data)] // Read grows the buffer for a larger writer
 		got++
 		if o.verify {
 			if err := pattern.Check(f.Data, f.Number); err != nil {
@@ -197,6 +262,16 @@ loop:
 				break loop
 			}
 		}
+		if sink != nil {
+			if err := sink.write(&f); err != nil {
+				if errors.Is(err, syscall.EPIPE) {
+					fmt.Fprintf(os.Stderr, "recv: standard output was closed (the program reading it exited): stopping\n")
+				} else {
+					readErr = err
+				}
+				break loop
+			}
+		}
 		select {
 		case <-tick.C:
 			if !o.quiet {
@@ -205,13 +280,13 @@ loop:
 		default:
 		}
 	}
-	st := r.Stats()
-	summary := fmt.Sprintf("received %d frames, dropped %d, latency p50 %v p99 %v", got, st.Dropped(),
-		fmtDur(st.Latency.Quantile(0.5)), fmtDur(st.Latency.Quantile(0.99)))
-	if o.verify {
-		summary += fmt.Sprintf(", verified %d, mismatches %d", got-mismatches, mismatches)
+	sum := newRecvSummary(o, r.Stats(), got, mismatches)
+	if o.json {
+		writeJSON(report, sum)
+	} else {
+		fmt.Fprintln(report, sum.human(o.verify))
+		fmt.Fprintln(report, sum.line())
 	}
-	fmt.Fprintln(os.Stdout, summary)
 	if readErr != nil {
 		return readErr
 	}
@@ -221,152 +296,35 @@ loop:
 	return nil
 }
 
-// statsLine computes per-interval rates from a reader's cumulative stats.
-type statsLine struct {
-	r    *consumer.Reader
-	prev consumer.Stats
-	at   time.Time
+// rawSink writes frames' pixels to a stream, packed rows back to back, the
+// form of ffmpeg's rawvideo. The frames' shape may not change: raw video
+// has no framing to say so.
+type rawSink struct {
+	w      io.Writer
+	first  *ring.FrameInfo
+	packed []byte
 }
 
-type interval struct {
-	FPS      float64 `json:"fps"`       // frames delivered per second
-	RingFPS  float64 `json:"ring_fps"`  // frames published per second (delivered + dropped)
-	P50us    float64 `json:"p50_us"`    // latency publish -> delivery, this interval
-	P99us    float64 `json:"p99_us"`    //
-	Dropped  uint64  `json:"dropped"`   // dropped since the reader opened
-	Frame    uint64  `json:"frame"`     // last frame number considered
-	WriterUp bool    `json:"writer_up"` // false while the writer is gone
-}
+func newRawSink(w io.Writer) *rawSink { return &rawSink{w: w} }
 
-func (iv interval) String() string {
-	s := fmt.Sprintf("%.1f fps, latency p50 %v p99 %v, dropped %d, frame %d",
-		iv.FPS, fmtDur(time.Duration(iv.P50us*1e3)), fmtDur(time.Duration(iv.P99us*1e3)), iv.Dropped, iv.Frame)
-	if !iv.WriterUp {
-		s += ", writer gone"
+func (s *rawSink) write(f *ring.Frame) error {
+	if s.first == nil {
+		fi := f.FrameInfo
+		s.first = &fi
+	} else if f.Width != s.first.Width || f.Height != s.first.Height || f.Format != s.first.Format || f.Len != s.first.Len {
+		return fmt.Errorf("recv --stdout: frame %d is %s, the frames before it were %s: raw output cannot change shape; stopping",
+			f.Number, shapeString(f.FrameInfo), shapeString(*s.first))
 	}
-	return s
-}
-
-func newStatsLine(r *consumer.Reader) *statsLine {
-	return &statsLine{r: r, prev: r.Stats(), at: time.Now()}
-}
-
-func (s *statsLine) next() interval {
-	now, cur := time.Now(), s.r.Stats()
-	dt := now.Sub(s.at).Seconds()
-	if dt <= 0 {
-		dt = 1
-	}
-	delta := cur.Latency.Since(s.prev.Latency)
-	iv := interval{
-		FPS:      float64(cur.Delivered-s.prev.Delivered) / dt,
-		RingFPS:  float64(cur.Delivered+cur.Dropped()-s.prev.Delivered-s.prev.Dropped()) / dt,
-		P50us:    us(delta.Quantile(0.5)),
-		P99us:    us(delta.Quantile(0.99)),
-		Dropped:  cur.Dropped(),
-		Frame:    cur.Last,
-		WriterUp: cur.WriterUp,
-	}
-	s.prev, s.at = cur, now
-	return iv
-}
-
-// us is d in microseconds.
-func us(d time.Duration) float64 { return float64(d) / 1e3 }
-
-// fmtDur rounds d for display.
-func fmtDur(d time.Duration) time.Duration {
-	switch {
-	case d >= time.Second:
-		return d.Round(time.Millisecond)
-	case d >= time.Millisecond:
-		return d.Round(10 * time.Microsecond)
-	}
-	return d.Round(100 * time.Nanosecond)
-}
-
-// saveFrame writes f as DIR/NAME-<frame>.png.
-func saveFrame(dir, name string, f *ring.Frame) error {
-	img, err := frameImage(f)
-	if err != nil {
-		return fmt.Errorf("recv --save: frame %d: %w", f.Number, err)
-	}
-	path := filepath.Join(dir, fmt.Sprintf("%s-%08d.png", name, f.Number))
-	out, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("recv --save: %w", err)
-	}
-	if err := png.Encode(out, img); err != nil {
-		out.Close()
-		return fmt.Errorf("recv --save: %s: %w", path, err)
-	}
-	return out.Close()
-}
-
-// frameImage converts a frame to an image.Image with the right colours:
-// BGR8/BGRA8 are swapped to RGB, YUYV converted, Gray8/Gray16 kept.
-func frameImage(f *ring.Frame) (image.Image, error) {
-	w, h, st := f.Width, f.Height, f.Stride
-	if f.Format != ring.Raw && (w <= 0 || h <= 0 || st*h > len(f.Data)) {
-		return nil, fmt.Errorf("frame of %dx%d with stride %d does not fit its %d bytes", w, h, st, len(f.Data))
-	}
-	rect := image.Rect(0, 0, w, h)
-	switch f.Format {
-	case ring.Gray8:
-		img := image.NewGray(rect)
-		for y := 0; y < h; y++ {
-			copy(img.Pix[y*img.Stride:y*img.Stride+w], f.Data[y*st:])
+	data := f.Data[:f.Len]
+	if row := f.Width * f.Format.Channels() * f.Format.BytesPerSample(); f.Format != ring.Raw && f.Stride > row {
+		s.packed = s.packed[:0]
+		for y := 0; y < f.Height; y++ {
+			s.packed = append(s.packed, f.Data[y*f.Stride:y*f.Stride+row]...)
 		}
-		return img, nil
-	case ring.Gray16:
-		img := image.NewGray16(rect)
-		for y := 0; y < h; y++ {
-			src, dst := f.Data[y*st:], img.Pix[y*img.Stride:]
-			for x := 0; x < w; x++ {
-				dst[2*x], dst[2*x+1] = src[2*x+1], src[2*x] // little-endian -> big-endian
-			}
-		}
-		return img, nil
-	case ring.BGR8, ring.RGB8, ring.BGRA8, ring.RGBA8:
-		c := f.Format.Channels()
-		swap := f.Format == ring.BGR8 || f.Format == ring.BGRA8
-		img := image.NewNRGBA(rect)
-		for y := 0; y < h; y++ {
-			src, dst := f.Data[y*st:], img.Pix[y*img.Stride:]
-			for x := 0; x < w; x++ {
-				p := src[c*x : c*x+c]
-				r, g, b := p[0], p[1], p[2]
-				if swap {
-					r, b = b, r
-				}
-				a := byte(255)
-				if c == 4 {
-					a = p[3]
-				}
-				dst[4*x], dst[4*x+1], dst[4*x+2], dst[4*x+3] = r, g, b, a
-			}
-		}
-		return img, nil
-	case ring.YUYV:
-		img := image.NewYCbCr(rect, image.YCbCrSubsampleRatio422)
-		for y := 0; y < h; y++ {
-			src := f.Data[y*st:]
-			for x := 0; x < w; x++ {
-				img.Y[y*img.YStride+x] = src[2*x]
-			}
-			for x := 0; x+1 < w; x += 2 {
-				ci := y*img.CStride + x/2
-				img.Cb[ci], img.Cr[ci] = src[2*x+1], src[2*x+3]
-			}
-			if w%2 == 1 { // a trailing half pair: reuse the previous chroma
-				ci := y*img.CStride + w/2
-				img.Cb[ci], img.Cr[ci] = 128, 128
-				if w > 1 {
-					img.Cb[ci], img.Cr[ci] = img.Cb[ci-1], img.Cr[ci-1]
-				}
-			}
-		}
-		return img, nil
+		data = s.packed
 	}
-	return nil, fmt.Errorf("pixel format %v has no image form; only gray8, gray16, bgr8, rgb8, bgra8, rgba8 and yuyv can be shown or saved", f.Format)
+	if _, err := s.w.Write(data); err != nil {
+		return fmt.Errorf("recv --stdout: frame %d: %w", f.Number, err)
+	}
+	return nil
 }

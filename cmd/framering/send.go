@@ -4,38 +4,41 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"image"
-	"image/color"
-	_ "image/jpeg" // decoder for --image
-	_ "image/png"  // decoder for --image
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/framering/framering/internal/layout"
-	"github.com/framering/framering/internal/pattern"
+	"github.com/framering/framering/internal/source"
 	"github.com/framering/framering/legacy"
 	"github.com/framering/framering/metrics"
 	"github.com/framering/framering/producer"
 	"github.com/framering/framering/ring"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
+
+// haveGocv reports whether this binary was built with -tags gocv.
+const haveGocv = source.HaveOpenCV
 
 type sendFlags struct {
 	ring, dir          string
 	image, pattern     string
-	format             string
+	format, size       string
 	video              string
 	camera             int
+	stdin              bool
 	fps                float64
 	count              int
 	slots              int
 	metrics            string
 	legacy             string
+	perm               string
 	remove             bool
 	quiet              bool
 	captureW, captureH int
@@ -44,8 +47,8 @@ type sendFlags struct {
 var sendOpts sendFlags
 
 var sendCmd = &cobra.Command{
-	Use:   "send --ring NAME (--image FILE | --pattern WxHxC | --video FILE | --camera N)",
-	Short: "Publish frames from an image, a test pattern, a video or a camera into a ring",
+	Use:   "send --ring NAME (--image FILE | --pattern WxHxC | --stdin --size WxHxC | --video FILE | --camera N)",
+	Short: "Publish frames from an image, a test pattern, standard input, a video or a camera into a ring",
 	Long: `send creates (or reopens) ring NAME and publishes frames into it from one
 source:
 
@@ -54,14 +57,19 @@ source:
   --pattern WxHxC    a checkable test pattern (recv --verify checks it);
                      --format picks the pixel format (default by channels:
                      1 gray8, 2 yuyv, 3 bgr8, 4 bgra8)
+  --stdin            raw frames of --size WxHxC and --format read from
+                     standard input, back to back (ffmpeg -f rawvideo);
+                     --fps defaults to 0, as fast as they come
   --video FILE       a video file, decoded by OpenCV (build with -tags gocv)
   --camera N         camera N, captured by OpenCV (build with -tags gocv)
 
-It runs until --count frames are sent, the video ends, or SIGINT/SIGTERM,
+It runs until --count frames are sent, the source ends, or SIGINT/SIGTERM,
 then closes the writer (readers see it gone); --remove also unlinks the ring.
 A stats line goes to stderr every second.`,
 	Example: `  framering send --ring cam0 --pattern 640x480x3 --fps 30
-  framering send --ring still --image photo.jpg --fps 5 --count 100 --remove`,
+  framering send --ring still --image photo.jpg --fps 5 --count 100 --remove
+  ffmpeg -v error -f lavfi -i testsrc=size=640x480:rate=30 -pix_fmt bgr24 -f rawvideo - |
+    framering send --ring cam0 --stdin --size 640x480x3 --format bgr8`,
 	Args: cobra.NoArgs,
 	RunE: func(cmd *cobra.Command, args []string) error {
 		return runSend(cmd, &sendOpts)
@@ -72,19 +80,22 @@ func init() {
 	f := sendCmd.Flags()
 	o := &sendOpts
 	f.StringVar(&o.ring, "ring", "", "ring name (required)")
-	f.StringVar(&o.dir, "dir", ring.DefaultDir, "shared-memory directory holding the rings")
+	dirFlag(f, &o.dir)
 	f.StringVar(&o.image, "image", "", "source: a PNG or JPEG `FILE`")
 	f.StringVar(&o.pattern, "pattern", "", "source: a test pattern of `WxHxC` (width x height x channels)")
-	f.StringVar(&o.format, "format", "", "pixel format of --pattern: gray8, bgr8, rgb8, bgra8, rgba8, gray16, yuyv, raw")
+	f.BoolVar(&o.stdin, "stdin", false, "source: raw frames of --size and --format from standard input")
+	f.StringVar(&o.size, "size", "", "with --stdin: the frames' `WxHxC` (width x height x channels)")
+	f.StringVar(&o.format, "format", "", "pixel format of --pattern or --stdin: gray8, bgr8, rgb8, bgra8, rgba8, gray16, yuyv, raw")
 	f.StringVar(&o.video, "video", "", "source: a video `FILE` (gocv build)")
 	f.IntVar(&o.camera, "camera", 0, "source: camera index `N` (gocv build)")
 	f.IntVar(&o.captureW, "width", 0, "with --camera: requested capture width (0: the camera's default)")
 	f.IntVar(&o.captureH, "height", 0, "with --camera: requested capture height (0: the camera's default)")
-	f.Float64Var(&o.fps, "fps", 30, "frames per second (0: as fast as possible; --video defaults to its own rate)")
+	f.Float64Var(&o.fps, "fps", 30, "frames per second (0: as fast as possible; --video defaults to its own rate, --stdin to 0)")
 	f.IntVar(&o.count, "count", 0, "stop after N frames (0: until the source ends or SIGINT/SIGTERM)")
 	f.IntVar(&o.slots, "slots", 8, "slot count of a new ring, a power of two >= 2")
 	f.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics of the writer on `ADDR` (host:port)")
 	f.StringVar(&o.legacy, "legacy", "", "also mirror every frame into the legacy 24-byte slot object `NAME` in --dir (e.g. mmaptest_shm)")
+	f.StringVar(&o.perm, "perm", "0600", "permission bits of a new ring: 0600, 0640 (your group may read it) or 0660 (and write: readers must allow it)")
 	f.BoolVar(&o.remove, "remove", false, "unlink the ring at exit (default: leave it for readers)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no stats line on stderr")
 	root.AddCommand(sendCmd)
@@ -96,18 +107,20 @@ func init() {
 // one another writer made are taken over in place, not rebuilt.
 const sendMetaBytes = 4096
 
-// source produces frames for send. Fill writes frame n into buf (a
-// reserved slot's payload, exactly Shape's Len bytes) and returns its
-// capture time (CLOCK_MONOTONIC ns, 0: the publish time); io.EOF ends the
-// stream.
-type source interface {
-	// Shape is the frames' shape, normalized, known before the ring is
-	// opened; its payload length sizes the ring.
-	Shape() ring.FrameInfo
-	Fill(buf []byte, n uint64) (capture int64, err error)
-	// FPS is the source's own rate (a video file's), or 0.
-	FPS() float64
-	Close() error
+// checkFPS refuses a frame rate flag that is not a number >= 0.
+func checkFPS(cmd string, fps float64) error {
+	if source.CheckFPS(fps) != nil {
+		return usagef("%s: --fps %v: give 0 (as fast as possible) or a number from %g up", cmd, fps, source.MinFPS)
+	}
+	return nil
+}
+
+// checkSlots refuses a slot count that is not a power of two in range.
+func checkSlots(cmd string, slots int) error {
+	if slots < layout.MinSlots || slots > layout.MaxSlots || slots&(slots-1) != 0 {
+		return usagef("%s: --slots %d is not a power of two in [%d, %d]", cmd, slots, layout.MinSlots, layout.MaxSlots)
+	}
+	return nil
 }
 
 func runSend(cmd *cobra.Command, o *sendFlags) error {
@@ -118,7 +131,7 @@ func runSend(cmd *cobra.Command, o *sendFlags) error {
 		return usagef("send: --ring: %w", err)
 	}
 	var given []string
-	for _, name := range []string{"image", "pattern", "video", "camera"} {
+	for _, name := range []string{"image", "pattern", "stdin", "video", "camera"} {
 		if cmd.Flags().Changed(name) {
 			given = append(given, "--"+name)
 		}
@@ -128,41 +141,45 @@ func runSend(cmd *cobra.Command, o *sendFlags) error {
 		if len(given) > 1 {
 			what = strings.Join(given, " and ")
 		}
-		return usagef("send: give exactly one source (--image, --pattern, --video or --camera), got %s", what)
+		return usagef("send: give exactly one source (--image, --pattern, --stdin, --video or --camera), got %s", what)
 	}
-	if o.format != "" && o.pattern == "" {
-		return usagef("send: --format applies to --pattern only")
+	switch {
+	case o.format != "" && o.pattern == "" && !o.stdin:
+		return usagef("send: --format applies to --pattern and --stdin only")
+	case o.size != "" && !o.stdin:
+		return usagef("send: --size applies to --stdin only (--pattern takes its size)")
+	case o.stdin && o.size == "":
+		return usagef("send: --stdin needs --size WxHxC (and --format, unless the channels say it)")
+	case o.stdin && term.IsTerminal(int(os.Stdin.Fd())):
+		return usagef("send: --stdin: standard input is a terminal; pipe raw frames in (ffmpeg ... -f rawvideo - | framering send --stdin ...)")
+	case o.count < 0:
+		return usagef("send: --count must not be negative")
 	}
-	if o.fps < 0 || o.count < 0 {
-		return usagef("send: --fps and --count must not be negative")
+	if err := checkFPS("send", o.fps); err != nil {
+		return err
 	}
-	if o.slots < layout.MinSlots || o.slots > layout.MaxSlots || o.slots&(o.slots-1) != 0 {
-		return usagef("send: --slots %d is not a power of two in [%d, %d]", o.slots, layout.MinSlots, layout.MaxSlots)
+	if err := checkSlots("send", o.slots); err != nil {
+		return err
+	}
+	perm, err := strconv.ParseUint(o.perm, 8, 32)
+	if err != nil || perm&^0o660 != 0 || perm&0o600 != 0o600 {
+		return usagef("send: --perm %q: give 0600, 0640 or 0660 (octal; others never get access)", o.perm)
 	}
 
 	// Open the source before the ring, so bad input leaves nothing behind.
-	var src source
-	var err error
-	switch {
-	case o.pattern != "":
-		src, err = newPatternSource(o.pattern, o.format)
-		if err != nil {
-			return usagef("send: --pattern: %w", err)
-		}
-	case o.image != "":
-		src, err = newImageSource(o.image)
-	case o.video != "":
-		src, err = openVideoSource(o.video)
-	default:
-		src, err = openCameraSource(o.camera, o.captureW, o.captureH)
-	}
+	src, err := openSource(o)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
 	fps := o.fps
-	if o.video != "" && !cmd.Flags().Changed("fps") {
-		fps = src.FPS()
+	if !cmd.Flags().Changed("fps") {
+		switch {
+		case o.video != "":
+			fps = src.FPS()
+		case o.stdin:
+			fps = 0
+		}
 	}
 
 	ctx, stop := signalContext()
@@ -175,7 +192,7 @@ func runSend(cmd *cobra.Command, o *sendFlags) error {
 	defer stopMetrics()
 
 	shape := src.Shape()
-	popts := producer.Options{Dir: o.dir, Slots: o.slots, MaxFrameBytes: shape.Len, MetaBytes: sendMetaBytes}
+	popts := producer.Options{Dir: o.dir, Slots: o.slots, MaxFrameBytes: shape.Len, MetaBytes: sendMetaBytes, Perm: os.FileMode(perm)}
 	var mirror *legacy.Writer
 	if o.legacy != "" {
 		mirror, err = legacy.NewMirror(o.dir, o.legacy, legacy.MirrorOptions{MaxFrameBytes: shape.Width * shape.Height * 3})
@@ -216,7 +233,11 @@ func runSend(cmd *cobra.Command, o *sendFlags) error {
 	fmt.Fprintf(os.Stdout, "ring %q: %s, %d slots of %d bytes, generation %d, %s\n",
 		o.ring, shapeString(shape), w.Geometry().Slots, w.Geometry().PayloadCap, w.Generation(), w.Path())
 
-	sent, err := sendLoop(ctx, w, src, shape, fps, o.count, o.quiet)
+	ready := src.Ready
+	if o.stdin {
+		ready = interruptible(ctx, src.Ready)
+	}
+	sent, err := sendLoop(ctx, w, src, ready, fps, o.count, o.quiet)
 	fmt.Fprintf(os.Stdout, "sent %d frames\n", sent)
 	if mirror != nil {
 		if merr := w.MirrorErr(); merr != nil {
@@ -226,35 +247,75 @@ func runSend(cmd *cobra.Command, o *sendFlags) error {
 	return errors.Join(err, closeWriter())
 }
 
-// sendLoop publishes frames at fps (0: as fast as possible) until count
-// frames (0: no limit), the source's end, or ctx ends.
-func sendLoop(ctx context.Context, w *producer.Writer, src source, shape ring.FrameInfo, fps float64, count int, quiet bool) (int, error) {
-	var period time.Duration
-	if fps > 0 {
-		period = time.Duration(float64(time.Second) / fps)
+// openSource opens the one source the flags name.
+func openSource(o *sendFlags) (source.Source, error) {
+	switch {
+	case o.pattern != "":
+		src, err := source.Pattern(o.pattern, o.format)
+		if err != nil {
+			return nil, usagef("send: --pattern: %w", err)
+		}
+		return src, nil
+	case o.stdin:
+		fi, err := source.Shape(o.size, o.format)
+		if err != nil {
+			return nil, usagef("send: --size/--format: %w", err)
+		}
+		return source.Raw(os.Stdin, "standard input", fi)
+	case o.image != "":
+		return source.Image(o.image)
+	case o.video != "":
+		return source.Video(o.video)
 	}
-	start := time.Now()
+	return source.Camera(o.camera, o.captureW, o.captureH)
+}
+
+// interruptible runs ready (which blocks on input) on a goroutine of its
+// own, so that the caller can give up when ctx ends. The goroutine stays
+// blocked until input comes or the process exits; ready is never called
+// twice at once.
+func interruptible(ctx context.Context, ready func() error) func() error {
+	req, res := make(chan struct{}), make(chan error, 1)
+	go func() {
+		for range req {
+			res <- ready()
+		}
+	}()
+	pending := false
+	return func() error {
+		if !pending {
+			req <- struct{}{}
+			pending = true
+		}
+		select {
+		case err := <-res:
+			pending = false
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// sendLoop publishes frames from src at fps (0: as fast as possible)
+// until count frames (0: no limit), the source's end, or ctx ends. Each
+// frame is filled in place: the source writes straight into the slot.
+func sendLoop(ctx context.Context, w *producer.Writer, src source.Source, ready func() error, fps float64, count int, quiet bool) (int, error) {
+	shape := src.Shape()
+	pace := source.NewPacer(fps)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	var lastN int
-	lastT := start
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	<-timer.C
+	lastN, lastT := 0, time.Now()
 	n := 0
 	for count == 0 || n < count {
-		if period > 0 {
-			if d := time.Until(start.Add(time.Duration(n) * period)); d > 0 {
-				timer.Reset(d)
-				select {
-				case <-ctx.Done():
-					return n, nil
-				case <-timer.C:
-				}
-			}
-		}
-		if ctx.Err() != nil {
+		if pace.Wait(ctx) != nil {
 			return n, nil
+		}
+		if err := ready(); err != nil {
+			if errors.Is(err, io.EOF) || ctx.Err() != nil {
+				return n, nil
+			}
+			return n, err
 		}
 		l, err := w.Reserve(shape)
 		if err != nil {
@@ -276,8 +337,7 @@ func sendLoop(ctx context.Context, w *producer.Writer, src source, shape ring.Fr
 		select {
 		case now := <-tick.C:
 			if !quiet {
-				dt := now.Sub(lastT).Seconds()
-				fmt.Fprintf(os.Stderr, "send %q: frame %d, %.1f fps\n", w.Name(), l.Number(), float64(n-lastN)/dt)
+				fmt.Fprintf(os.Stderr, "send %q: frame %d, %.1f fps\n", w.Name(), l.Number(), float64(n-lastN)/now.Sub(lastT).Seconds())
 			}
 			lastN, lastT = n, now
 		default:
@@ -312,137 +372,4 @@ func shapeString(fi ring.FrameInfo) string {
 		return fmt.Sprintf("raw %d bytes", fi.Len)
 	}
 	return fmt.Sprintf("%dx%dx%d %v", fi.Width, fi.Height, fi.Channels, fi.Format)
-}
-
-// patternSource fills every frame with internal/pattern for its number.
-type patternSource struct{ fi ring.FrameInfo }
-
-func newPatternSource(size, format string) (*patternSource, error) {
-	w, h, c, err := ring.ParseSize(size)
-	if err != nil {
-		return nil, err
-	}
-	f := ring.FormatForChannels(c)
-	if format != "" {
-		if f, err = ring.ParsePixelFormat(format); err != nil {
-			return nil, err
-		}
-		if f != ring.Raw && f.Channels() != c {
-			return nil, fmt.Errorf("%w: format %v has %d channels, the size %q says %d", ring.ErrInvalidFrame, f, f.Channels(), size, c)
-		}
-	}
-	fi := ring.FrameInfo{Width: w, Height: h, Format: f}
-	if f == ring.Raw {
-		fi.Len = w * h * c
-	}
-	if err := fi.Normalize(); err != nil {
-		return nil, err
-	}
-	if fi.Len < pattern.HeaderLen {
-		return nil, fmt.Errorf("%w: %q is %d bytes; the test pattern needs at least %d", ring.ErrInvalidFrame, size, fi.Len, pattern.HeaderLen)
-	}
-	return &patternSource{fi: fi}, nil
-}
-
-func (p *patternSource) Shape() ring.FrameInfo { return p.fi }
-func (p *patternSource) FPS() float64          { return 0 }
-func (p *patternSource) Close() error          { return nil }
-func (p *patternSource) Fill(buf []byte, n uint64) (int64, error) {
-	pattern.Fill(buf, n)
-	return 0, nil
-}
-
-// imageSource publishes one decoded image again and again.
-type imageSource struct {
-	fi  ring.FrameInfo
-	bgr []byte
-}
-
-func newImageSource(path string) (*imageSource, error) {
-	w, h, bgr, err := loadImageBGR(path)
-	if err != nil {
-		return nil, err
-	}
-	return &imageSource{fi: ring.FrameInfo{Width: w, Height: h, Channels: 3, Format: ring.BGR8, Stride: 3 * w, Len: len(bgr)}, bgr: bgr}, nil
-}
-
-func (s *imageSource) Shape() ring.FrameInfo { return s.fi }
-func (s *imageSource) FPS() float64          { return 0 }
-func (s *imageSource) Close() error          { return nil }
-func (s *imageSource) Fill(buf []byte, n uint64) (int64, error) {
-	copy(buf, s.bgr)
-	return 0, nil
-}
-
-// loadImageBGR decodes a PNG or JPEG file into packed BGR8 rows.
-func loadImageBGR(path string) (w, h int, bgr []byte, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, 0, nil, fmt.Errorf("image %s: %w; give a readable PNG or JPEG file", path, err)
-	}
-	defer f.Close()
-	img, format, err := image.Decode(f)
-	if err != nil {
-		return 0, 0, nil, fmt.Errorf("image %s: cannot decode it (%v); give a PNG or JPEG file", path, err)
-	}
-	b := img.Bounds()
-	w, h = b.Dx(), b.Dy()
-	if w <= 0 || h <= 0 {
-		return 0, 0, nil, fmt.Errorf("image %s: %s image is empty (%dx%d)", path, format, w, h)
-	}
-	return w, h, imageToBGR(img), nil
-}
-
-// imageToBGR converts any image to packed BGR8 (alpha dropped).
-func imageToBGR(img image.Image) []byte {
-	b := img.Bounds()
-	w, h := b.Dx(), b.Dy()
-	out := make([]byte, w*h*3)
-	// 8-bit RGBA layouts (premultiplied or not) share one loop: alpha is dropped.
-	var rgba []uint8
-	var stride int
-	switch m := img.(type) {
-	case *image.RGBA:
-		rgba, stride = m.Pix, m.Stride
-	case *image.NRGBA:
-		rgba, stride = m.Pix, m.Stride
-	}
-	if rgba != nil {
-		for y := 0; y < h; y++ {
-			row := rgba[y*stride : y*stride+4*w]
-			o := out[y*w*3:]
-			for x := 0; x < w; x++ {
-				o[3*x], o[3*x+1], o[3*x+2] = row[4*x+2], row[4*x+1], row[4*x]
-			}
-		}
-		return out
-	}
-	switch m := img.(type) {
-	case *image.Gray:
-		for y := 0; y < h; y++ {
-			row := m.Pix[y*m.Stride : y*m.Stride+w]
-			o := out[y*w*3:]
-			for x := 0; x < w; x++ {
-				o[3*x], o[3*x+1], o[3*x+2] = row[x], row[x], row[x]
-			}
-		}
-	case *image.YCbCr:
-		for y := 0; y < h; y++ {
-			o := out[y*w*3:]
-			for x := 0; x < w; x++ {
-				yi, ci := m.YOffset(b.Min.X+x, b.Min.Y+y), m.COffset(b.Min.X+x, b.Min.Y+y)
-				r, g, bb := color.YCbCrToRGB(m.Y[yi], m.Cb[ci], m.Cr[ci])
-				o[3*x], o[3*x+1], o[3*x+2] = bb, g, r
-			}
-		}
-	default:
-		for y := 0; y < h; y++ {
-			o := out[y*w*3:]
-			for x := 0; x < w; x++ {
-				c := color.NRGBAModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
-				o[3*x], o[3*x+1], o[3*x+2] = c.B, c.G, c.R
-			}
-		}
-	}
-	return out
 }

@@ -16,6 +16,6 @@
 //     internal/shm: every system call has one home;
 //   - unsafe only in internal/shm and internal/layout, and in ring only as
 //     `import _ "unsafe"` for the clock's go:linkname;
-//   - gocv.io/x/gocv only in cv and in cmd/framering files built with the
-//     gocv tag, so the core builds with CGO_ENABLED=0.
+//   - gocv.io/x/gocv only in cv, internal/source and cmd/framering, in
+//     files built with the gocv tag, so the core builds with CGO_ENABLED=0.
 package policy

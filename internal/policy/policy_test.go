@@ -19,7 +19,7 @@ var allowed = map[string][]string{
 	"golang.org/x/sys/unix":     {"internal/shm"},
 	"github.com/edsrzf/mmap-go": {"internal/shm"},
 	"unsafe":                    {"internal/shm", "internal/layout", "ring"},
-	"gocv.io/x/gocv":            {"cv", "cmd/framering"},
+	"gocv.io/x/gocv":            {"cv", "cmd/framering", "internal/source"},
 	"gocv.io/x/gocv/contrib":    {},
 }
 
