@@ -193,6 +193,7 @@ func runRecv(o *recvFlags) error {
 		got        int
 		mismatches int
 		firstBad   error
+		checker    pattern.Checker // either style of send --pattern
 		sl         = newStatsLine(r)
 		tick       = time.NewTicker(time.Second)
 		lastFrame  = time.Now()
@@ -246,7 +247,7 @@ loop:
 		buf = f.Data[:cap(f.Data)] // Read grows the buffer for a larger writer
 		got++
 		if o.verify {
-			if err := pattern.Check(f.Data, f.Number); err != nil {
+			if err := checker.Check(&f); err != nil {
 				mismatches++
 				if firstBad == nil {
 					firstBad = err

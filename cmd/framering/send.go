@@ -29,6 +29,7 @@ const haveGocv = source.HaveOpenCV
 type sendFlags struct {
 	ring, dir          string
 	image, pattern     string
+	patternStyle       string
 	format, size       string
 	video              string
 	camera             int
@@ -85,6 +86,7 @@ func init() {
 	f.StringVar(&o.pattern, "pattern", "", "source: a test pattern of `WxHxC` (width x height x channels)")
 	f.BoolVar(&o.stdin, "stdin", false, "source: raw frames of --size and --format from standard input")
 	f.StringVar(&o.size, "size", "", "with --stdin: the frames' `WxHxC` (width x height x channels)")
+	f.StringVar(&o.patternStyle, "pattern-style", "stripes", "--pattern's look: stripes (checked byte for byte by the C and Python peers too) or visual (colour bars, a moving box, the frame number); recv --verify checks both")
 	f.StringVar(&o.format, "format", "", "pixel format of --pattern or --stdin: gray8, bgr8, rgb8, bgra8, rgba8, gray16, yuyv, raw")
 	f.StringVar(&o.video, "video", "", "source: a video `FILE` (gocv build)")
 	f.IntVar(&o.camera, "camera", 0, "source: camera index `N` (gocv build)")
@@ -146,6 +148,8 @@ func runSend(cmd *cobra.Command, o *sendFlags) error {
 	switch {
 	case o.format != "" && o.pattern == "" && !o.stdin:
 		return usagef("send: --format applies to --pattern and --stdin only")
+	case o.patternStyle != "stripes" && o.pattern == "":
+		return usagef("send: --pattern-style applies to --pattern only")
 	case o.size != "" && !o.stdin:
 		return usagef("send: --size applies to --stdin only (--pattern takes its size)")
 	case o.stdin && o.size == "":
@@ -251,7 +255,7 @@ func runSend(cmd *cobra.Command, o *sendFlags) error {
 func openSource(o *sendFlags) (source.Source, error) {
 	switch {
 	case o.pattern != "":
-		src, err := source.Pattern(o.pattern, o.format)
+		src, err := source.Pattern(o.pattern, o.format, o.patternStyle)
 		if err != nil {
 			return nil, usagef("send: --pattern: %w", err)
 		}

@@ -68,13 +68,26 @@ func Shape(size, format string) (ring.FrameInfo, error) {
 	return fi, nil
 }
 
-// patternSource fills every frame with the test pattern for its number.
-type patternSource struct{ fi ring.FrameInfo }
+// patternSource fills every frame with the test pattern for its number:
+// the stripes, or the visual test card.
+type patternSource struct {
+	fi   ring.FrameInfo
+	card *pattern.Card // nil: the stripes
+}
 
 // Pattern returns a source of the checkable test pattern
 // (internal/pattern, `recv --verify`) in frames of the given size and
-// format (see [Shape]).
-func Pattern(size, format string) (Source, error) {
+// format (see [Shape]). style is "stripes" (the default when empty; the C
+// and Python peers check it byte for byte) or "visual" (colour bars, a
+// moving box and the frame number, with the same checkable header).
+func Pattern(size, format, style string) (Source, error) {
+	if style == "" {
+		style = "stripes"
+	}
+	st, err := pattern.ParseStyle(style)
+	if err != nil {
+		return nil, err
+	}
 	fi, err := Shape(size, format)
 	if err != nil {
 		return nil, err
@@ -82,7 +95,13 @@ func Pattern(size, format string) (Source, error) {
 	if fi.Len < pattern.HeaderLen {
 		return nil, fmt.Errorf("%w: %q is %d bytes; the test pattern needs at least %d", ring.ErrInvalidFrame, size, fi.Len, pattern.HeaderLen)
 	}
-	return &patternSource{fi: fi}, nil
+	p := &patternSource{fi: fi}
+	if st == pattern.Visual {
+		if p.card, err = pattern.NewCard(fi); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
 }
 
 func (p *patternSource) Shape() ring.FrameInfo { return p.fi }
@@ -91,6 +110,10 @@ func (p *patternSource) FPS() float64          { return 0 }
 func (p *patternSource) Close() error          { return nil }
 
 func (p *patternSource) Fill(buf []byte, n uint64) (int64, error) {
-	pattern.Fill(buf[:p.fi.Len], n)
+	if p.card != nil {
+		p.card.Fill(buf[:p.fi.Len], n)
+	} else {
+		pattern.Fill(buf[:p.fi.Len], n)
+	}
 	return 0, nil
 }

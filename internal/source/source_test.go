@@ -53,10 +53,13 @@ func TestShape(t *testing.T) {
 }
 
 func TestPattern(t *testing.T) {
-	if _, err := Pattern("2x2x1", ""); !errors.Is(err, ring.ErrInvalidFrame) {
+	if _, err := Pattern("2x2x1", "", ""); !errors.Is(err, ring.ErrInvalidFrame) {
 		t.Errorf("a 4-byte pattern: %v, want ErrInvalidFrame", err)
 	}
-	s, err := Pattern("8x4x3", "rgb8")
+	if _, err := Pattern("8x4x3", "rgb8", "plaid"); err == nil {
+		t.Errorf("an unknown pattern style was accepted")
+	}
+	s, err := Pattern("8x4x3", "rgb8", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +78,35 @@ func TestPattern(t *testing.T) {
 		if err := pattern.Check(buf[:s.Shape().Len], n+1); err == nil {
 			t.Errorf("frame %d passes as frame %d", n, n+1)
 		}
+	}
+}
+
+// The visual card fills the slot so that the card's own check and the
+// checker recv --verify uses accept it, and reject it as another frame.
+func TestPatternVisual(t *testing.T) {
+	s, err := Pattern("40x30x3", "bgr8", "visual")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fi := s.Shape()
+	buf := make([]byte, fi.Len)
+	var c pattern.Checker
+	for n := uint64(1); n <= 3; n++ {
+		if _, err := s.Fill(buf, n); err != nil {
+			t.Fatal(err)
+		}
+		f := ring.Frame{FrameInfo: fi, Number: n, Data: buf}
+		if err := c.Check(&f); err != nil {
+			t.Errorf("frame %d: %v", n, err)
+		}
+		f.Number = n + 1
+		if err := c.Check(&f); err == nil {
+			t.Errorf("frame %d passes as frame %d", n, n+1)
+		}
+	}
+	if _, err := Pattern("40x30x1", "raw", "visual"); err == nil {
+		t.Errorf("a visual card of raw bytes was accepted")
 	}
 }
 
