@@ -44,6 +44,21 @@ type Options struct {
 	// Mirror, if set, is handed every committed frame (the legacy slot of
 	// package legacy implements it).
 	Mirror Mirror
+	// NoPrefault leaves a new segment's pages to be faulted in by the
+	// first frames. By default Open writes every page of the segment once
+	// (shm.Mapping.Prefault), so that no frame pays a fresh mapping's page
+	// faults: that costs Open about 70 ms for 8 slots of 1920x1080x3 on
+	// the VM of docs/PERFORMANCE.md, and spares the first 8 frames about
+	// 17 ms each.
+	NoPrefault bool
+	// HugePages asks for transparent huge pages for a new segment where
+	// the file system gives them on request (a tmpfs mounted huge=advise;
+	// see shm.HugePages). Where it gives them always (huge=always or
+	// within_size) the kernel uses them anyway, and where it never does
+	// (huge=never, the default for /dev/shm) this does nothing. Pages
+	// follow the file size: the last part of the segment beyond its last
+	// 2 MiB boundary stays in 4 KiB pages. Zero means off.
+	HugePages bool
 }
 
 // Mirror receives every committed frame, after readers can see it. f's
@@ -221,6 +236,10 @@ func (w *Writer) reuse(f *shm.File) error {
 		}
 	}
 	if old != nil && old.Geometry() == w.geo && info.Size == w.geo.Size() {
+		if err := w.prepareReused(m); err != nil {
+			m.Unmap()
+			return err
+		}
 		w.file, w.mapping, w.seg = f, m, old
 		return w.takeOver()
 	}
@@ -267,7 +286,7 @@ func (w *Writer) create(carry *ring.Status, replace bool) error {
 	tmp := fmt.Sprintf("%s/.framering-tmp.%d.%s", dirOf(w.opts.Dir), os.Getpid(), w.name)
 	os.Remove(tmp) // left by a crash of a process that had our pid
 	size := w.geo.Size()
-	f, err := shm.Create(tmp, size, w.opts.Perm)
+	f, sparse, err := w.newFile(tmp, size)
 	if err != nil {
 		if errors.Is(err, ring.ErrNoSpace) {
 			return &NoSpaceError{Ring: w.name, Dir: dirOf(w.opts.Dir), Need: size}
@@ -285,6 +304,10 @@ func (w *Writer) create(carry *ring.Status, replace bool) error {
 	m, err := shm.Map(f, int(size), true)
 	if err != nil {
 		return fail(w.wrapOpen(err))
+	}
+	if err := w.prepare(m, sparse, size); err != nil {
+		m.Unmap()
+		return fail(err)
 	}
 	seg, err := layout.Format(m.Bytes(), w.geo, time.Now().UnixNano())
 	if err != nil {

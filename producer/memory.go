@@ -1,0 +1,59 @@
+package producer
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/framering/framering/internal/shm"
+	"github.com/framering/framering/ring"
+)
+
+// newFile creates a segment file of size bytes at path. With huge pages
+// asked for on a file system that gives them only to advised mappings
+// (huge=advise), the file is created sparse: fallocate would allocate
+// small pages before the advice could apply. prepare then allocates it.
+func (w *Writer) newFile(path string, size int64) (f *shm.File, sparse bool, err error) {
+	if w.opts.HugePages {
+		if mode, herr := shm.HugePages(dirOf(w.opts.Dir)); herr == nil && mode == shm.HugeAdvise {
+			f, err = shm.CreateSparse(path, size, w.opts.Perm)
+			return f, true, err
+		}
+	}
+	f, err = shm.Create(path, size, w.opts.Perm)
+	return f, false, err
+}
+
+// prepare readies the memory of a segment the writer created: huge-page
+// advice if asked for, then a prefault of every page, so no frame pays
+// first-touch faults. A sparse file is always prefaulted: that is where a
+// full file system shows, as ErrNoSpace, instead of a SIGBUS later.
+func (w *Writer) prepare(m *shm.Mapping, sparse bool, size int64) error {
+	if w.opts.HugePages {
+		// Best effort: where the kernel has no THP, pages stay small.
+		m.AdviseHuge()
+	}
+	if w.opts.NoPrefault && !sparse {
+		return nil
+	}
+	err := m.Prefault()
+	switch {
+	case err == nil:
+		return nil
+	case sparse && (errors.Is(err, shm.ErrFault) || errors.Is(err, ring.ErrNoSpace)):
+		return &NoSpaceError{Ring: w.name, Dir: dirOf(w.opts.Dir), Need: size}
+	}
+	return fmt.Errorf("ring %q: prefault the new segment: %w", w.name, err)
+}
+
+// prepareReused prefaults a segment the writer takes over, whose pages
+// exist already: mapping them costs a minor fault each, still worth doing
+// before the first frame rather than during it.
+func (w *Writer) prepareReused(m *shm.Mapping) error {
+	if w.opts.NoPrefault {
+		return nil
+	}
+	if err := m.Prefault(); err != nil {
+		return fmt.Errorf("ring %q: prefault the segment: %w", w.name, err)
+	}
+	return nil
+}

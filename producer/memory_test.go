@@ -1,0 +1,111 @@
+package producer_test
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+
+	"github.com/framering/framering/internal/shm"
+	"github.com/framering/framering/internal/testutil"
+	"github.com/framering/framering/producer"
+	"github.com/framering/framering/ring"
+)
+
+// segmentResidency is what /proc/self/smaps says about the writer's
+// mapping of its segment.
+func segmentResidency(t *testing.T, w *producer.Writer) shm.Residency {
+	t.Helper()
+	r, err := shm.Resident(w.Segment().Payload(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestOpenPrefaults: a new segment is in the writer's page tables in full
+// before the first frame, unless NoPrefault; a reopened one too.
+func TestOpenPrefaults(t *testing.T) {
+	dir := testutil.ShmDir(t)
+	opts := producer.Options{Dir: dir, MaxFrameBytes: 1 << 20, Slots: 4}
+	w := open(t, dir, testutil.Name(t), opts)
+	size := w.Geometry().Size()
+	if r := segmentResidency(t, w); r.Size != size || r.Rss != size {
+		t.Errorf("new segment: %+v, want all %d bytes resident", r, size)
+	}
+	// Taken over by a second writer with the same geometry: prefaulted
+	// again in the new mapping.
+	name := w.Name()
+	w.Close()
+	w2 := open(t, dir, name, opts)
+	if w2.Generation() != 2 {
+		t.Fatalf("reopen did not take the segment over: generation %d", w2.Generation())
+	}
+	if r := segmentResidency(t, w2); r.Rss != size {
+		t.Errorf("reused segment: Rss %d of %d", r.Rss, size)
+	}
+	opts.NoPrefault = true
+	w3 := open(t, dir, testutil.Name(t), opts)
+	if r := segmentResidency(t, w3); r.Rss >= size/2 {
+		t.Errorf("NoPrefault: %d of %d bytes resident before any frame", r.Rss, size)
+	}
+}
+
+func mountTmpfs(t *testing.T, opts string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root (CI runs as root)")
+	}
+	if _, err := os.Stat("/sys/kernel/mm/transparent_hugepage/shmem_enabled"); err != nil {
+		t.Skip("kernel without transparent huge pages for shmem")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", opts, "framering-test", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v: %s", err, out)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	return dir
+}
+
+// TestHugePages: on a tmpfs mounted huge=advise, HugePages gives the
+// segment huge pages (and publishing works); without it, none.
+func TestHugePages(t *testing.T) {
+	dir := mountTmpfs(t, "size=128m,huge=advise")
+	const frame = 1920 * 1080 * 3
+	for _, huge := range []bool{true, false} {
+		w := open(t, dir, testutil.Name(t), producer.Options{Dir: dir, MaxFrameBytes: frame, Slots: 2, HugePages: huge})
+		r := segmentResidency(t, w)
+		if r.Rss != w.Geometry().Size() {
+			t.Errorf("HugePages %v: Rss %d of %d", huge, r.Rss, w.Geometry().Size())
+		}
+		if huge && r.PmdMapped < 4<<20 {
+			t.Errorf("HugePages on a huge=advise tmpfs: %d bytes in huge pages", r.PmdMapped)
+		}
+		if !huge && r.PmdMapped != 0 {
+			t.Errorf("huge pages without HugePages: %d bytes", r.PmdMapped)
+		}
+		px := make([]byte, frame)
+		if _, err := w.Publish(ring.FrameInfo{Width: 1920, Height: 1080, Format: ring.BGR8}, px); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestHugePagesNoSpace: the sparse segment of a huge-page ring that does
+// not fit fails at Open with ErrNoSpace (found by the prefault, not by a
+// SIGBUS at some frame) and leaves nothing behind.
+func TestHugePagesNoSpace(t *testing.T) {
+	dir := mountTmpfs(t, "size=4m,huge=advise")
+	_, err := producer.Open("big", producer.Options{Dir: dir, MaxWidth: 640, MaxHeight: 480, Slots: 8, HugePages: true})
+	if !errors.Is(err, ring.ErrNoSpace) {
+		t.Fatalf("Open on a 4 MiB tmpfs = %v, want ErrNoSpace", err)
+	}
+	var nse *producer.NoSpaceError
+	if !errors.As(err, &nse) || nse.Dir != dir || nse.Need != (ring.Geometry{Slots: 8, PayloadCap: 640 * 480 * 3}).Size() {
+		t.Errorf("error %v: want a *producer.NoSpaceError for %s with the ring's size", err, dir)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("failed creation left %v", ents)
+	}
+}
