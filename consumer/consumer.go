@@ -199,6 +199,7 @@ func (r *Reader) attach() error {
 	if err != nil {
 		return err
 	}
+	sf.Mapping.PrefaultRead() // best effort: spares each slot's first read its page faults
 	old := r.sf
 	r.sf, r.seg, r.geo = sf, sf.Seg, sf.Seg.Geometry()
 	g := r.geo

@@ -58,6 +58,43 @@ func (m *Mapping) Prefault() error {
 	})
 }
 
+// PrefaultRead makes every page of a mapping present in this process's
+// page tables and reads one word of each, writing nothing: a reader's
+// mapping otherwise pays at its first read of each slot, whatever the
+// writer did in its own mapping (3-4 ms for a 1920x1080x3 frame on the VM
+// of docs/PERFORMANCE.md, 10-15 times a steady-state read).
+//
+// As in [Mapping.Prefault], MADV_POPULATE_READ (Linux 5.14) alone is not
+// enough under a hypervisor: on that VM it removed the guest's page
+// faults but not the cost of the first access to each page (about 3 µs,
+// the hypervisor's own mapping work); the read per page pays it here
+// instead. A page with no backing (a truncated file) gives an error
+// wrapping [ErrFault].
+func (m *Mapping) PrefaultRead() error {
+	b := m.m
+	if len(b) == 0 {
+		return nil
+	}
+	switch err := madvise(b, unix.MADV_POPULATE_READ); err {
+	case nil, unix.EINVAL: // EINVAL: before Linux 5.14; the reads below fault the pages in
+	case unix.EFAULT:
+		return fmt.Errorf("prefault %d bytes: %w: a page has no backing store (the file is shorter than the mapping)", len(b), ErrFault)
+	default:
+		return fmt.Errorf("prefault %d bytes: madvise populate: %w", len(b), err)
+	}
+	page := unix.Getpagesize()
+	return Guard(func() error {
+		var sum uint32
+		for off := 0; off < len(b); off += page {
+			sum += (*atomic.Uint32)(unsafe.Pointer(&b[off])).Load()
+		}
+		readSink.Store(sum) // keeps the loads
+		return nil
+	})
+}
+
+var readSink atomic.Uint32
+
 // madvise retries on EINTR and EAGAIN (populate may return either when
 // interrupted or short of memory for a moment).
 func madvise(b []byte, advice int) error {

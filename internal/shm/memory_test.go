@@ -233,3 +233,41 @@ func TestPrefaultSparseNoSpace(t *testing.T) {
 		t.Fatalf("Prefault of 4 MiB on a 1 MiB tmpfs: %v, want an error wrapping ErrFault", err)
 	}
 }
+
+// TestPrefaultRead: a read-only mapping is resident after PrefaultRead,
+// with nothing written; a truncated object gives ErrFault.
+func TestPrefaultRead(t *testing.T) {
+	const size = 4 << 20
+	f, w := mapNew(t, shmDir(t), size, false)
+	for i := range w.Bytes() {
+		w.Bytes()[i] = byte(i >> 9)
+	}
+	r, err := Map(f, size, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Unmap()
+	if res := resident(t, r.Bytes()); res.Rss != 0 {
+		t.Fatalf("fresh read-only mapping: Rss %d", res.Rss)
+	}
+	if err := r.PrefaultRead(); err != nil {
+		t.Fatal(err)
+	}
+	if res := resident(t, r.Bytes()); res.Rss != size {
+		t.Fatalf("after PrefaultRead: Rss %d of %d", res.Rss, size)
+	}
+	if !bytes.Equal(r.Bytes(), w.Bytes()) {
+		t.Fatal("the two mappings differ")
+	}
+	if err := f.Truncate(4096); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := Map(f, size, false) // maps past the new end, as a reader racing a truncation would
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Unmap()
+	if err := r2.PrefaultRead(); !errors.Is(err, ErrFault) {
+		t.Fatalf("PrefaultRead of a truncated object: %v, want ErrFault", err)
+	}
+}
