@@ -8,12 +8,13 @@ import (
 	"github.com/framering/framering/ring"
 )
 
-// newFile creates a segment file of size bytes at path. With huge pages
-// asked for on a file system that gives them only to advised mappings
-// (huge=advise), the file is created sparse: fallocate would allocate
-// small pages before the advice could apply. prepare then allocates it.
+// newFile creates a segment file of size bytes at path. When huge pages
+// are wanted (not NoHugePages) on a file system that gives them only to
+// advised mappings (huge=advise), the file is created sparse: fallocate
+// would allocate small pages before the advice could apply. prepare then
+// allocates it.
 func (w *Writer) newFile(path string, size int64) (f *shm.File, sparse bool, err error) {
-	if w.opts.HugePages {
+	if !w.opts.NoHugePages {
 		if mode, herr := shm.HugePages(dirOf(w.opts.Dir)); herr == nil && mode == shm.HugeAdvise {
 			f, err = shm.CreateSparse(path, size, w.opts.Perm)
 			return f, true, err
@@ -24,11 +25,11 @@ func (w *Writer) newFile(path string, size int64) (f *shm.File, sparse bool, err
 }
 
 // prepare readies the memory of a segment the writer created: huge-page
-// advice if asked for, then a prefault of every page, so no frame pays
+// advice unless NoHugePages, then a prefault of every page, so no frame pays
 // first-touch faults. A sparse file is always prefaulted: that is where a
 // full file system shows, as ErrNoSpace, instead of a SIGBUS later.
 func (w *Writer) prepare(m *shm.Mapping, sparse bool, size int64) error {
-	if w.opts.HugePages {
+	if !w.opts.NoHugePages {
 		// Best effort: where the kernel has no THP, pages stay small.
 		m.AdviseHuge()
 	}

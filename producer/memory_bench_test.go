@@ -22,9 +22,10 @@ type memVariant struct {
 	opts producer.Options
 }
 
-// memVariants: without and with the prefault on /dev/shm, and, when
-// FRAMERING_HUGE_DIR names a tmpfs mounted huge=advise, without and with
-// huge pages there (mount -t tmpfs -o size=1g,huge=advise none DIR).
+// memVariants: without and with the prefault on /dev/shm (huge=never
+// here), and, when FRAMERING_HUGE_DIR names a tmpfs mounted huge=advise,
+// without and with huge pages there, prefaulted (mount -t tmpfs -o
+// size=1g,huge=advise none DIR).
 func memVariants(b *testing.B) []memVariant {
 	vs := []memVariant{
 		{name: "noprefault", opts: producer.Options{NoPrefault: true}},
@@ -35,8 +36,8 @@ func memVariants(b *testing.B) []memVariant {
 			b.Fatalf("FRAMERING_HUGE_DIR=%s: huge pages %v, %v; want a tmpfs mounted huge=advise", d, mode, err)
 		}
 		vs = append(vs,
-			memVariant{name: "advisemount-prefault", dir: d},
-			memVariant{name: "advisemount-hugepages", dir: d, opts: producer.Options{HugePages: true}})
+			memVariant{name: "advisemount-nohugepages", dir: d, opts: producer.Options{NoHugePages: true}},
+			memVariant{name: "advisemount-hugepages", dir: d})
 	}
 	return vs
 }

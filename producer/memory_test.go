@@ -68,22 +68,22 @@ func mountTmpfs(t *testing.T, opts string) string {
 	return dir
 }
 
-// TestHugePages: on a tmpfs mounted huge=advise, HugePages gives the
-// segment huge pages (and publishing works); without it, none.
+// TestHugePages: on a tmpfs mounted huge=advise, a new segment gets huge
+// pages (and publishing works); with NoHugePages, none.
 func TestHugePages(t *testing.T) {
 	dir := mountTmpfs(t, "size=128m,huge=advise")
 	const frame = 1920 * 1080 * 3
 	for _, huge := range []bool{true, false} {
-		w := open(t, dir, testutil.Name(t), producer.Options{Dir: dir, MaxFrameBytes: frame, Slots: 2, HugePages: huge})
+		w := open(t, dir, testutil.Name(t), producer.Options{Dir: dir, MaxFrameBytes: frame, Slots: 2, NoHugePages: !huge})
 		r := segmentResidency(t, w)
 		if r.Rss != w.Geometry().Size() {
-			t.Errorf("HugePages %v: Rss %d of %d", huge, r.Rss, w.Geometry().Size())
+			t.Errorf("huge pages %v: Rss %d of %d", huge, r.Rss, w.Geometry().Size())
 		}
 		if huge && r.PmdMapped < 4<<20 {
-			t.Errorf("HugePages on a huge=advise tmpfs: %d bytes in huge pages", r.PmdMapped)
+			t.Errorf("new segment on a huge=advise tmpfs: %d bytes in huge pages", r.PmdMapped)
 		}
 		if !huge && r.PmdMapped != 0 {
-			t.Errorf("huge pages without HugePages: %d bytes", r.PmdMapped)
+			t.Errorf("huge pages with NoHugePages: %d bytes", r.PmdMapped)
 		}
 		px := make([]byte, frame)
 		if _, err := w.Publish(ring.FrameInfo{Width: 1920, Height: 1080, Format: ring.BGR8}, px); err != nil {
@@ -97,7 +97,7 @@ func TestHugePages(t *testing.T) {
 // SIGBUS at some frame) and leaves nothing behind.
 func TestHugePagesNoSpace(t *testing.T) {
 	dir := mountTmpfs(t, "size=4m,huge=advise")
-	_, err := producer.Open("big", producer.Options{Dir: dir, MaxWidth: 640, MaxHeight: 480, Slots: 8, HugePages: true})
+	_, err := producer.Open("big", producer.Options{Dir: dir, MaxWidth: 640, MaxHeight: 480, Slots: 8})
 	if !errors.Is(err, ring.ErrNoSpace) {
 		t.Fatalf("Open on a 4 MiB tmpfs = %v, want ErrNoSpace", err)
 	}
