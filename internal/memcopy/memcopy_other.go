@@ -2,14 +2,15 @@
 
 package memcopy
 
-// SmallMax is the size from which Copy considers other routines than the
-// built-in copy; here there are none.
-const SmallMax = 1 << 62
-
-// RepMax is unused outside amd64.
-const RepMax = 0
+const (
+	// SmallMax is where amd64 starts to choose; here every size is the
+	// built-in copy (see the package documentation).
+	SmallMax = 2 << 10
+	// RepMax is unused outside amd64.
+	RepMax = 1 << 20
+)
 
 func copyLarge(dst, src []byte) int { return copy(dst, src) }
 
-// Routine names the routine Copy uses for n bytes.
+// Routine names the routine Copy uses for n bytes: always "copy" here.
 func Routine(n int) string { return "copy" }
