@@ -45,7 +45,9 @@ func memVariants(b *testing.B) []memVariant {
 var ringShapes = []struct{ w, h int }{{1920, 1080}, {3840, 2160}}
 
 // BenchmarkOpen is the creation time of an 8-slot ring (Open of a new
-// segment: create, reserve, map, prefault, format), in open_ms.
+// segment: create, reserve, map, prefault, format), in open_ms, and the
+// time of a reader's consumer.Open of it (which prefaults its own
+// mapping), in reader_open_ms.
 func BenchmarkOpen(b *testing.B) {
 	for _, s := range ringShapes {
 		for _, v := range memVariants(b) {
@@ -56,7 +58,7 @@ func BenchmarkOpen(b *testing.B) {
 				}
 				opts := v.opts
 				opts.Dir, opts.MaxWidth, opts.MaxHeight, opts.Slots = dir, s.w, s.h, 8
-				var total time.Duration
+				var total, rtotal time.Duration
 				n := 0
 				for b.Loop() {
 					name := testutil.Name(b)
@@ -66,10 +68,18 @@ func BenchmarkOpen(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
+					t1 := time.Now()
+					r, err := consumer.Open(name, consumer.Options{Dir: dir})
+					rtotal += time.Since(t1)
+					if err != nil {
+						b.Fatal(err)
+					}
+					r.Close()
 					w.Remove()
 					n++
 				}
 				b.ReportMetric(float64(total.Microseconds())/1e3/float64(n), "open_ms")
+				b.ReportMetric(float64(rtotal.Microseconds())/1e3/float64(n), "reader_open_ms")
 			})
 		}
 	}
