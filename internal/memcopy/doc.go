@@ -22,15 +22,19 @@
 // On amd64 (unless built with the purego tag), for n = min(len(dst),
 // len(src)) bytes:
 //
-//   - below [SmallMax]: the built-in copy (its straight-line code wins);
-//   - REP MOVSB where the CPU has ERMS, from SmallMax up to [RepMax];
-//   - above that a temporal-store AVX loop (the runtime's own 128-byte loop
-//     without the switch to non-temporal stores), where the CPU has AVX;
+//   - below [SmallMax] (16 KiB): the built-in copy (its straight-line code
+//     and 128-byte loop are as fast there);
+//   - up to [RepMax] (1 MiB): REP MOVSB, where the CPU has ERMS and FSRM
+//     (the runtime's own test for good fast-string microcode);
+//   - above that: a temporal-store AVX loop (the runtime's own 128-byte
+//     loop without its switch to non-temporal stores), where the CPU has
+//     AVX;
 //   - otherwise the built-in copy.
 //
 // The thresholds were measured on the machine docs/PERFORMANCE.md
-// describes; [Routine] names the routine a size gets. Large copies run in
-// chunks of at most 2*chunk bytes so the goroutine stays preemptible.
+// describes (the constants' comment says how); [Routine] names the
+// routine a size gets. Copies above 2 MiB run in 1 MiB pieces, so the
+// goroutine stays preemptible between them.
 //
 // On arm64 and every other architecture Copy is the built-in copy: the
 // runtime's arm64 memmove is already a temporal LDP/STP loop with an

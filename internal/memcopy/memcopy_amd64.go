@@ -4,13 +4,25 @@ package memcopy
 
 import "golang.org/x/sys/cpu"
 
+// The thresholds, from BenchmarkKernels on the machine of
+// docs/PERFORMANCE.md (AMD EPYC, Zen 5, 1 MiB L2 per core):
+//
+//   - below 16 KiB the runtime's own code is as fast or faster (REP MOVSB
+//     lost 15-20 % at 2-4 KiB with the cache hot, tied at 16 KiB);
+//   - from 16 KiB to 1 MiB REP MOVSB won: 1.3-2.0 times the vector loop
+//     with the cache hot, 1.1-1.3 times when the source had just been
+//     written by the other core;
+//   - above 1 MiB the temporal AVX loop won where the source comes from
+//     the other core (1.5 MiB: 1.1 times REP MOVSB, 2 MiB: 1.2 times),
+//     and REP MOVSB still won with the cache hot up to 2 MiB; the
+//     cross-core case is the one a reader of a fresh frame is in, so the
+//     switch is at 1 MiB, where glibc also stops using REP MOVSB on AMD
+//     (its rep_movsb_stop_threshold, the L2 size).
 const (
-	// SmallMax is the size below which Copy is the built-in copy: its
-	// straight-line moves and 128-byte loop win there, and a call into
-	// REP MOVSB costs its startup.
-	SmallMax = 2 << 10
-	// RepMax is the size from which Copy uses the AVX loop rather than REP
-	// MOVSB (when the CPU has both).
+	// SmallMax is the size below which Copy is the built-in copy.
+	SmallMax = 16 << 10
+	// RepMax is the largest size Copy copies with REP MOVSB (when the CPU
+	// has ERMS and FSRM); above it, the AVX loop.
 	RepMax = 1 << 20
 	// chunk bounds the bytes one kernel call copies, so a 25 MB frame does
 	// not hold off the scheduler and the GC for its whole copy.
@@ -57,7 +69,7 @@ func cpuid(leaf, sub uint32) (a, b, c, d uint32)
 func pick(n int) (kernel, string) {
 	switch {
 	case n < SmallMax:
-	case n < RepMax && useRep:
+	case n <= RepMax && useRep:
 		return repMovsb, "rep-movsb"
 	case hasAVX:
 		return avxLoop, "avx-loop"

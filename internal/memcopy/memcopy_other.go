@@ -5,7 +5,7 @@ package memcopy
 const (
 	// SmallMax is where amd64 starts to choose; here every size is the
 	// built-in copy (see the package documentation).
-	SmallMax = 2 << 10
+	SmallMax = 16 << 10
 	// RepMax is unused outside amd64.
 	RepMax = 1 << 20
 )

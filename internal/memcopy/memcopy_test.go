@@ -111,7 +111,7 @@ func TestEveryLength(t *testing.T) {
 	fill(srcBuf, 1)
 	dstBuf := make([]byte, 2*guard+128+maxN)
 	full := map[int]bool{}
-	for _, c := range []int{0, 1, 63, 64, 65, 127, 128, 129, 255, 256, 257, 383, 384, 385, SmallMax - 1, SmallMax, SmallMax + 1, maxN - 1, maxN} {
+	for _, c := range []int{0, 1, 63, 64, 65, 127, 128, 129, 255, 256, 257, 383, 384, 385, 2047, 2048, 2049, maxN - 1, maxN} {
 		full[c] = true
 	}
 	for _, k := range impls(t) {
@@ -131,12 +131,12 @@ func TestEveryLength(t *testing.T) {
 	}
 }
 
-// TestLarge copies frame sizes (and odd sizes around the chunking) at a
-// few misalignments.
+// TestLarge copies frame sizes, and sizes around Copy's thresholds and
+// its chunking, at a few misalignments.
 func TestLarge(t *testing.T) {
-	sizes := []int{1 << 20, 1<<20 + 1, 2*chunkSize() + 1, 3*chunkSize() - 7, 640 * 404 * 3, 1920 * 1080 * 3, 3840 * 2160 * 3}
+	sizes := []int{SmallMax - 1, SmallMax, SmallMax + 1, RepMax - 1, RepMax, RepMax + 1, 2*chunkSize() + 1, 3*chunkSize() - 7, 640 * 404 * 3, 1920 * 1080 * 3, 3840 * 2160 * 3}
 	if testing.Short() {
-		sizes = sizes[:5]
+		sizes = sizes[:9]
 	}
 	maxN := 3840 * 2160 * 3
 	src := make([]byte, maxN+64)
