@@ -1,12 +1,15 @@
 package producer_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
+	"runtime"
 	"syscall"
 	"testing"
 
+	"github.com/framering/framering/consumer"
 	"github.com/framering/framering/internal/shm"
 	"github.com/framering/framering/internal/testutil"
 	"github.com/framering/framering/producer"
@@ -107,5 +110,61 @@ func TestHugePagesNoSpace(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("failed creation left %v", ents)
+	}
+}
+
+// openReader opens a reader of ring name in dir with o and closes it when
+// the test ends.
+func openReader(t *testing.T, dir, name string, o consumer.Options) *consumer.Reader {
+	t.Helper()
+	o.Dir = dir
+	r, err := consumer.Open(name, o)
+	return testutil.Closing(t, r, err)
+}
+
+// threadFaults is this thread's minor page faults so far.
+func threadFaults(t *testing.T) int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return ru.Minflt
+}
+
+// TestFirstFramesTakeNoFaults: after Open's prefault, publishing into
+// every slot and reading every frame back takes no page fault per page of
+// the frames (a few for the runtime are allowed); with NoPrefault the
+// writer takes about one per page.
+func TestFirstFramesTakeNoFaults(t *testing.T) {
+	runtime.LockOSThread() // RUSAGE_THREAD counts this thread only
+	defer runtime.UnlockOSThread()
+	const frame, slots = 1 << 20, 4
+	pages := int64(frame / os.Getpagesize() * slots)
+	px := make([]byte, frame)
+	dst := make([]byte, frame)
+	for i := range px {
+		px[i], dst[i] = byte(i), 1 // both resident before counting
+	}
+	for _, noPrefault := range []bool{false, true} {
+		dir, name := testutil.ShmDir(t), testutil.Name(t)
+		w := open(t, dir, name, producer.Options{MaxFrameBytes: frame, Slots: slots, NoPrefault: noPrefault})
+		r := openReader(t, dir, name, consumer.Options{})
+		f0 := threadFaults(t)
+		for i := 0; i < slots; i++ {
+			if _, err := w.Publish(ring.FrameInfo{Format: ring.Raw}, px); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Read(context.Background(), dst); err != nil {
+				t.Fatal(err)
+			}
+		}
+		faults := threadFaults(t) - f0
+		t.Logf("NoPrefault %v: %d minor faults for %d pages written and read", noPrefault, faults, pages)
+		switch {
+		case !noPrefault && faults > pages/16:
+			t.Errorf("prefaulted ring: %d page faults in the first %d frames (%d pages each way)", faults, slots, pages)
+		case noPrefault && faults < pages/2:
+			t.Errorf("NoPrefault: only %d page faults for %d fresh pages; does this test still measure anything?", faults, pages)
+		}
 	}
 }
