@@ -8,9 +8,10 @@ import "golang.org/x/sys/cpu"
 // docs/PERFORMANCE.md (AMD EPYC, Zen 5, 1 MiB L2 per core):
 //
 //   - below 16 KiB the runtime's own code is as fast or faster (REP MOVSB
-//     lost 15-20 % at 2-4 KiB with the cache hot, tied at 16 KiB);
-//   - from 16 KiB to 1 MiB REP MOVSB won: 1.3-2.0 times the vector loop
-//     with the cache hot, 1.1-1.3 times when the source had just been
+//     lost 15-20 % at 2-4 KiB with the cache hot in one round of runs,
+//     tied in the other, tied at 16 KiB);
+//   - from 64 KiB to 1 MiB REP MOVSB won: 1.3-1.9 times the vector loop
+//     with the cache hot, 1.0-1.4 times when the source had just been
 //     written by the other core;
 //   - above 1 MiB the temporal AVX loop won where the source comes from
 //     the other core (1.5 MiB: 1.1 times REP MOVSB, 2 MiB: 1.2 times),

@@ -18,7 +18,7 @@ import (
 // Prefault makes every page of a writable mapping present and written in
 // this process, so that no store into it takes a page fault later: a
 // fresh segment's first frames would otherwise pay a fault per 4 KiB page
-// (about 11 µs each on the VM docs/PERFORMANCE.md describes: 17 ms for a
+// (11-23 µs each on the VM docs/PERFORMANCE.md describes: 17-35 ms for a
 // 1920x1080x3 frame).
 //
 // Two steps. MADV_POPULATE_WRITE (Linux 5.14) faults the pages into the
