@@ -49,7 +49,8 @@ type Options struct {
 	// (shm.Mapping.Prefault), so that no frame pays a fresh mapping's page
 	// faults: that costs Open about 0.1 s for 8 slots of 1920x1080x3 on
 	// the VM of docs/PERFORMANCE.md (0.35-0.45 s for 3840x2160x3), and
-	// spares each of the first 8 frames about 35 ms (0.15-0.24 s).
+	// spares each of the first 8 frames about 35 ms (0.15-0.24 s at
+	// 3840x2160x3).
 	NoPrefault bool
 	// NoHugePages stops Open from asking for transparent huge pages. By
 	// default a new segment asks for them (MADV_HUGEPAGE) where its file
