@@ -40,9 +40,8 @@
 //
 // Open prefaults a segment it creates or takes over: it writes every page
 // once, so that the first frames do not pay a fresh mapping's page faults
-// (on the VM of docs/PERFORMANCE.md, about 35 ms more for each of the
-// first 8 1920x1080x3 frames, 80-90 times a steady-state Publish, without
-// it). The
+// (on the VM of docs/PERFORMANCE.md, 35-40 ms more for each of the first
+// 8 1920x1080x3 frames, 83-109 times a steady-state Publish, without it). The
 // cost moves to Open: see [Options.NoPrefault] for the figures. Where the
 // ring's tmpfs is mounted huge=advise, a new segment also gets
 // transparent huge pages ([Options.NoHugePages]). Readers prefault their

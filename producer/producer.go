@@ -49,7 +49,7 @@ type Options struct {
 	// (shm.Mapping.Prefault), so that no frame pays a fresh mapping's page
 	// faults: that costs Open about 0.1 s for 8 slots of 1920x1080x3 on
 	// the VM of docs/PERFORMANCE.md (0.35-0.45 s for 3840x2160x3), and
-	// spares each of the first 8 frames about 35 ms (0.15-0.24 s at
+	// spares each of the first 8 frames 35-40 ms (0.15-0.22 s at
 	// 3840x2160x3).
 	NoPrefault bool
 	// NoHugePages stops Open from asking for transparent huge pages. By
@@ -58,7 +58,7 @@ type Options struct {
 	// shm.HugePages); the segment is then created sparse and allocated by
 	// the prefault, 2 MiB at a time: 14-29 times faster at Open on the VM
 	// of docs/PERFORMANCE.md (7 ms for 8 slots of 1920x1080x3), and a
-	// reader's Open 27-56 times. Where
+	// reader's Open 18-56 times. Where
 	// the file system gives huge pages always (huge=always, within_size)
 	// the kernel uses them anyway, and where it never does (huge=never,
 	// the default for /dev/shm) nothing changes. The segment's size is
