@@ -2,6 +2,7 @@ package memcopy
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -47,16 +48,27 @@ func (k testKernel) run(dst, src []byte) {
 	k.call(dst, src, len(dst))
 }
 
-// fill writes a pattern with no short period (xorshift), so a byte copied
-// to the wrong offset shows.
+// fill writes a pattern with no short period (xorshift, 8 bytes a step),
+// so a byte copied to the wrong offset shows.
 func fill(b []byte, seed uint64) {
 	x := seed | 1
-	for i := range b {
+	for i := 0; i < len(b); i += 8 {
 		x ^= x << 13
 		x ^= x >> 7
 		x ^= x << 17
-		b[i] = byte(x >> 32)
+		var w [8]byte
+		binary.LittleEndian.PutUint64(w[:], x)
+		copy(b[i:], w[:])
 	}
+}
+
+// complement returns ^b, byte by byte.
+func complement(b []byte) []byte {
+	c := make([]byte, len(b))
+	for i := range b {
+		c[i] = ^b[i]
+	}
+	return c
 }
 
 const (
@@ -64,20 +76,21 @@ const (
 	guardByte = 0xA5 // what they hold
 )
 
+// guards is a run of guard bytes as long as any buffer the tests use. The
+// checks below are whole-slice copies and comparisons, not byte loops, so
+// that they stay fast under -race, which instruments every byte access.
+var guards = bytes.Repeat([]byte{guardByte}, 3840*2160*3+4*guard+256)
+
 // checkCopy copies src into a dst of the same length at offset doff of a
-// buffer with guard bytes around it, and checks every byte.
-func checkCopy(t *testing.T, k testKernel, src []byte, doff int, buf []byte) {
+// buffer with guard bytes around it, and checks every byte. notSrc is ^src:
+// dst starts as it, so that an unwritten byte shows.
+func checkCopy(t *testing.T, k testKernel, src, notSrc []byte, doff int, buf []byte) {
 	t.Helper()
 	n := len(src)
 	whole := buf[:guard+doff+n+guard]
-	for i := range whole {
-		whole[i] = guardByte
-	}
+	copy(whole, guards)
 	dst := whole[guard+doff : guard+doff+n]
-	// dst starts as the complement of src, so an unwritten byte shows.
-	for i := range dst {
-		dst[i] = ^src[i]
-	}
+	copy(dst, notSrc)
 	k.run(dst, src)
 	if !bytes.Equal(dst, src) {
 		i := 0
@@ -86,15 +99,19 @@ func checkCopy(t *testing.T, k testKernel, src []byte, doff int, buf []byte) {
 		}
 		t.Fatalf("%s n=%d dst offset %d: byte %d is %#x, want %#x", k.name, n, doff, i, dst[i], src[i])
 	}
-	for i, c := range whole[:guard+doff] {
-		if c != guardByte {
-			t.Fatalf("%s n=%d dst offset %d: wrote byte %d before dst", k.name, n, doff, guard+doff-i)
+	if before := whole[:guard+doff]; !bytes.Equal(before, guards[:len(before)]) {
+		i := 0
+		for before[i] == guardByte {
+			i++
 		}
+		t.Fatalf("%s n=%d dst offset %d: wrote byte %d before dst", k.name, n, doff, guard+doff-i)
 	}
-	for i, c := range whole[guard+doff+n:] {
-		if c != guardByte {
-			t.Fatalf("%s n=%d dst offset %d: wrote dst[%d], past the end", k.name, n, doff, n+i)
+	if after := whole[guard+doff+n:]; !bytes.Equal(after, guards[:guard]) {
+		i := 0
+		for after[i] == guardByte {
+			i++
 		}
+		t.Fatalf("%s n=%d dst offset %d: wrote dst[%d], past the end", k.name, n, doff, n+i)
 	}
 }
 
@@ -104,28 +121,35 @@ func checkCopy(t *testing.T, k testKernel, src []byte, doff int, buf []byte) {
 // every pair occurs; lengths around the kernels' minimums and block sizes
 // take all 4096 pairs. Odd lengths add 64 to the destination offset and
 // lengths 2 and 3 mod 4 to the source's, so that offsets mod 128 are
-// covered too (an alignment step of the wrong width shows).
+// covered too (an alignment step of the wrong width shows). Under -race
+// (every byte access instrumented, the kernels not at all) each length
+// takes a quarter of the destination offsets, rotating with the length.
 func TestEveryLength(t *testing.T) {
 	const maxN = 4096
 	srcBuf := make([]byte, 128+maxN)
 	fill(srcBuf, 1)
+	notSrc := complement(srcBuf)
 	dstBuf := make([]byte, 2*guard+128+maxN)
 	full := map[int]bool{}
 	for _, c := range []int{0, 1, 63, 64, 65, 127, 128, 129, 255, 256, 257, 383, 384, 385, 2047, 2048, 2049, maxN - 1, maxN} {
 		full[c] = true
 	}
 	for _, k := range impls(t) {
+		step := 1
+		if raceEnabled {
+			step = 4
+		}
 		for n := k.min; n <= maxN; n++ {
 			dhi, shi := 64*(n%2), 64*(n/2%2)
-			for d := 0; d < 64; d++ {
-				if full[n] {
+			for d := n % step; d < 64; d += step {
+				if full[n] && !raceEnabled {
 					for s := 0; s < 64; s++ {
-						checkCopy(t, k, srcBuf[shi+s:shi+s+n], dhi+d, dstBuf)
+						checkCopy(t, k, srcBuf[shi+s:shi+s+n], notSrc[shi+s:shi+s+n], dhi+d, dstBuf)
 					}
 					continue
 				}
 				s := shi + (d*7+n)%64
-				checkCopy(t, k, srcBuf[s:s+n], dhi+d, dstBuf)
+				checkCopy(t, k, srcBuf[s:s+n], notSrc[s:s+n], dhi+d, dstBuf)
 			}
 		}
 	}
@@ -141,11 +165,12 @@ func TestLarge(t *testing.T) {
 	maxN := 3840 * 2160 * 3
 	src := make([]byte, maxN+64)
 	fill(src, 2)
+	notSrc := complement(src)
 	buf := make([]byte, maxN+2*guard+64)
 	for _, k := range impls(t) {
 		for _, n := range sizes {
 			for _, off := range [][2]int{{0, 0}, {1, 0}, {0, 33}, {63, 17}} {
-				checkCopy(t, k, src[off[0]:off[0]+n], off[1], buf)
+				checkCopy(t, k, src[off[0]:off[0]+n], notSrc[off[0]:off[0]+n], off[1], buf)
 			}
 		}
 	}
