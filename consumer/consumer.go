@@ -85,6 +85,16 @@ type Options struct {
 	// group. Zero refuses it: by default a reader trusts only its own
 	// user's segments. Every field is validated either way.
 	AllowOtherOwner bool
+	// NoPrefault leaves the reader's mapping to be faulted in by its
+	// reads. By default Open (and the re-map after a writer replaced the
+	// segment) reads one word of every page (shm.Mapping.PrefaultRead),
+	// so that no slot's first read pays a fresh mapping's page faults: on
+	// the VM of docs/PERFORMANCE.md that costs Open 30-38 ms for 8 slots
+	// of 1920x1080x3 (1.3-1.9 ms where the segment has huge pages) and
+	// spares the first read of each slot 3-4 ms, 10-15 times a
+	// steady-state Read. A reader that must open fast, or reads few of
+	// the frames or only part of each, may turn it off.
+	NoPrefault bool
 }
 
 const (
@@ -199,7 +209,9 @@ func (r *Reader) attach() error {
 	if err != nil {
 		return err
 	}
-	sf.Mapping.PrefaultRead() // best effort: spares each slot's first read its page faults
+	if !r.opts.NoPrefault {
+		sf.Mapping.PrefaultRead() // best effort: spares each slot's first read its page faults
+	}
 	old := r.sf
 	r.sf, r.seg, r.geo = sf, sf.Seg, sf.Seg.Geometry()
 	g := r.geo

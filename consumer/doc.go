@@ -54,8 +54,9 @@
 // Open (and the re-map after a writer replaced the segment) reads one
 // word of every page of the segment, so that no slot's first read pays
 // the page faults of a fresh mapping: Open takes a few milliseconds per
-// 50 MB of ring for it (docs/PERFORMANCE.md). Read copies with the same
-// routine as the producer's Publish (internal/memcopy).
+// 50 MB of ring for it (docs/PERFORMANCE.md); [Options.NoPrefault] turns
+// it off. Read copies with the same routine as the producer's Publish
+// (internal/memcopy).
 //
 // # Writer gone, writer back
 //

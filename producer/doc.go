@@ -45,7 +45,7 @@
 // cost moves to Open: see [Options.NoPrefault] for the figures. Where the
 // ring's tmpfs is mounted huge=advise, a new segment also gets
 // transparent huge pages ([Options.NoHugePages]). Readers prefault their
-// own mapping in consumer.Open.
+// own mapping in consumer.Open (consumer.Options.NoPrefault).
 //
 // Publish copies with internal/memcopy, which on amd64 picks REP MOVSB or
 // a temporal-store vector loop by size, rather than the runtime's memmove,
