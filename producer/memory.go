@@ -42,8 +42,12 @@ func (w *Writer) prepare(m *shm.Mapping, sparse bool, size int64) error {
 		return nil
 	case sparse && (errors.Is(err, shm.ErrFault) || errors.Is(err, ring.ErrNoSpace)):
 		return &NoSpaceError{Ring: w.name, Dir: dirOf(w.opts.Dir), Need: size}
+	case errors.Is(err, shm.ErrFault):
+		// Reserved by fallocate, yet a page is gone: someone truncated
+		// the new file.
+		return fmt.Errorf("create ring %q: %w (%v)", w.name, ring.ErrTruncated, err)
 	}
-	return fmt.Errorf("ring %q: prefault the new segment: %w", w.name, err)
+	return fmt.Errorf("create ring %q: prefault: %w", w.name, err)
 }
 
 // prepareReused prefaults a segment the writer takes over, whose pages
@@ -53,8 +57,12 @@ func (w *Writer) prepareReused(m *shm.Mapping) error {
 	if w.opts.NoPrefault {
 		return nil
 	}
-	if err := m.Prefault(); err != nil {
-		return fmt.Errorf("ring %q: prefault the segment: %w", w.name, err)
+	err := m.Prefault()
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, shm.ErrFault):
+		return fmt.Errorf("open ring %q: %w (%v)", w.name, ring.ErrTruncated, err)
 	}
-	return nil
+	return fmt.Errorf("open ring %q: prefault: %w", w.name, err)
 }

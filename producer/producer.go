@@ -58,13 +58,12 @@ type Options struct {
 	// shm.HugePages); the segment is then created sparse and allocated by
 	// the prefault, 2 MiB at a time: 14-29 times faster at Open on the VM
 	// of docs/PERFORMANCE.md (7 ms for 8 slots of 1920x1080x3), and a
-	// reader's Open 18-56 times. Where
-	// the file system gives huge pages always (huge=always, within_size)
-	// the kernel uses them anyway, and where it never does (huge=never,
-	// the default for /dev/shm) nothing changes. The segment's size is
-	// not rounded: its part past the last 2 MiB boundary stays in 4 KiB
-	// pages (rounding every ring up to 2 MiB would change the file size
-	// readers check).
+	// reader's Open 18-56 times. Where the file system gives huge pages
+	// always (huge=always, within_size) the kernel uses them anyway, and
+	// where it never does (huge=never, the default for /dev/shm) nothing
+	// changes. The segment's size is not rounded: its part past the last
+	// 2 MiB boundary stays in 4 KiB pages (rounding every ring up to 2 MiB
+	// would change the file size readers check).
 	NoHugePages bool
 }
 
