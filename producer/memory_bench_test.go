@@ -42,6 +42,17 @@ func memVariants(b *testing.B) []memVariant {
 	return vs
 }
 
+// options are v's options for a ring of slots frames of w x h x 3, in
+// v's directory or a fresh one on /dev/shm.
+func (v memVariant) options(b *testing.B, w, h, slots int) producer.Options {
+	o := v.opts
+	o.Dir, o.MaxWidth, o.MaxHeight, o.Slots = v.dir, w, h, slots
+	if o.Dir == "" {
+		o.Dir = testutil.ShmDir(b)
+	}
+	return o
+}
+
 var ringShapes = []struct{ w, h int }{{1920, 1080}, {3840, 2160}}
 
 // BenchmarkOpen is the creation time of an 8-slot ring (Open of a new
@@ -52,12 +63,8 @@ func BenchmarkOpen(b *testing.B) {
 	for _, s := range ringShapes {
 		for _, v := range memVariants(b) {
 			b.Run(fmt.Sprintf("%dx%dx3x8/%s", s.w, s.h, v.name), func(b *testing.B) {
-				dir := v.dir
-				if dir == "" {
-					dir = testutil.ShmDir(b)
-				}
-				opts := v.opts
-				opts.Dir, opts.MaxWidth, opts.MaxHeight, opts.Slots = dir, s.w, s.h, 8
+				opts := v.options(b, s.w, s.h, 8)
+				dir := opts.Dir
 				var total, rtotal time.Duration
 				n := 0
 				for b.Loop() {
@@ -105,12 +112,8 @@ func BenchmarkFirstFrames(b *testing.B) {
 	for _, s := range ringShapes {
 		for _, v := range memVariants(b) {
 			b.Run(fmt.Sprintf("%dx%dx3/%s", s.w, s.h, v.name), func(b *testing.B) {
-				dir := v.dir
-				if dir == "" {
-					dir = testutil.ShmDir(b)
-				}
-				opts := v.opts
-				opts.Dir, opts.MaxWidth, opts.MaxHeight, opts.Slots = dir, s.w, s.h, slots
+				opts := v.options(b, s.w, s.h, slots)
+				dir := opts.Dir
 				n := s.w * s.h * 3
 				px := make([]byte, n)
 				for i := range px {

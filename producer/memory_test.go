@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"runtime"
 	"syscall"
 	"testing"
@@ -55,26 +54,10 @@ func TestOpenPrefaults(t *testing.T) {
 	}
 }
 
-func mountTmpfs(t *testing.T, opts string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root (CI runs as root)")
-	}
-	if _, err := os.Stat("/sys/kernel/mm/transparent_hugepage/shmem_enabled"); err != nil {
-		t.Skip("kernel without transparent huge pages for shmem")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", opts, "framering-test", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs here: %v: %s", err, out)
-	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
-	return dir
-}
-
 // TestHugePages: on a tmpfs mounted huge=advise, a new segment gets huge
 // pages (and publishing works); with NoHugePages, none.
 func TestHugePages(t *testing.T) {
-	dir := mountTmpfs(t, "size=128m,huge=advise")
+	dir := testutil.MountTmpfs(t, "size=128m,huge=advise")
 	const frame = 1920 * 1080 * 3
 	for _, huge := range []bool{true, false} {
 		w := open(t, dir, testutil.Name(t), producer.Options{Dir: dir, MaxFrameBytes: frame, Slots: 2, NoHugePages: !huge})
@@ -99,7 +82,7 @@ func TestHugePages(t *testing.T) {
 // not fit fails at Open with ErrNoSpace (found by the prefault, not by a
 // SIGBUS at some frame) and leaves nothing behind.
 func TestHugePagesNoSpace(t *testing.T) {
-	dir := mountTmpfs(t, "size=4m,huge=advise")
+	dir := testutil.MountTmpfs(t, "size=4m,huge=advise")
 	_, err := producer.Open("big", producer.Options{Dir: dir, MaxWidth: 640, MaxHeight: 480, Slots: 8})
 	if !errors.Is(err, ring.ErrNoSpace) {
 		t.Fatalf("Open on a 4 MiB tmpfs = %v, want ErrNoSpace", err)

@@ -40,12 +40,8 @@ func (m *Mapping) Prefault() error {
 	if len(b) == 0 {
 		return nil
 	}
-	switch err := madvise(b, unix.MADV_POPULATE_WRITE); err {
-	case nil, unix.EINVAL: // EINVAL: before Linux 5.14; the touches below fault the pages in
-	case unix.EFAULT:
-		return fmt.Errorf("prefault %d bytes: %w: a page has no backing store (the file is shorter than the mapping, or a sparse file's file system is full)", len(b), ErrFault)
-	default:
-		return fmt.Errorf("prefault %d bytes: madvise populate: %w", len(b), err)
+	if err := populate(b, unix.MADV_POPULATE_WRITE); err != nil {
+		return err
 	}
 	page := unix.Getpagesize()
 	return Guard(func() error {
@@ -75,12 +71,8 @@ func (m *Mapping) PrefaultRead() error {
 	if len(b) == 0 {
 		return nil
 	}
-	switch err := madvise(b, unix.MADV_POPULATE_READ); err {
-	case nil, unix.EINVAL: // EINVAL: before Linux 5.14; the reads below fault the pages in
-	case unix.EFAULT:
-		return fmt.Errorf("prefault %d bytes: %w: a page has no backing store (the file is shorter than the mapping)", len(b), ErrFault)
-	default:
-		return fmt.Errorf("prefault %d bytes: madvise populate: %w", len(b), err)
+	if err := populate(b, unix.MADV_POPULATE_READ); err != nil {
+		return err
 	}
 	page := unix.Getpagesize()
 	return Guard(func() error {
@@ -94,6 +86,21 @@ func (m *Mapping) PrefaultRead() error {
 }
 
 var readSink atomic.Uint32
+
+// populate faults b's pages into the page tables with advice
+// (MADV_POPULATE_WRITE or _READ). Before Linux 5.14 the kernel does not
+// know the advice (EINVAL): that is no error, the caller's touches of
+// every page fault them in.
+func populate(b []byte, advice int) error {
+	switch err := madvise(b, advice); err {
+	case nil, unix.EINVAL:
+		return nil
+	case unix.EFAULT:
+		return fmt.Errorf("prefault %d bytes: %w: a page has no backing store (the file is shorter than the mapping, or a sparse file's file system is full)", len(b), ErrFault)
+	default:
+		return fmt.Errorf("prefault %d bytes: madvise populate: %w", len(b), err)
+	}
+}
 
 // madvise retries on EINTR and EAGAIN (populate may return either when
 // interrupted or short of memory for a moment).

@@ -4,16 +4,16 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/framering/framering/internal/testutil"
 )
 
 // mapNew creates an object of size bytes in dir (sparse or reserved) and
-// maps it read-write.
+// maps it read-write; both are released when the test ends.
 func mapNew(t *testing.T, dir string, size int, sparse bool) (*File, *Mapping) {
 	t.Helper()
 	create := Create
@@ -42,22 +42,12 @@ func resident(t *testing.T, b []byte) Residency {
 	return r
 }
 
-// shmDir is a fresh directory on /dev/shm (a tmpfs, where prefaulting
-// matters), or a temporary one.
-func shmDir(t *testing.T) string {
-	if d, err := os.MkdirTemp("/dev/shm", "framering-test-"); err == nil {
-		t.Cleanup(func() { os.RemoveAll(d) })
-		return d
-	}
-	return t.TempDir()
-}
-
 // TestPrefault: a fresh mapping has no page in this process's page
 // tables; after Prefault every page is there, and what the memory held is
 // unchanged.
 func TestPrefault(t *testing.T) {
 	const size = 4 << 20
-	dir := shmDir(t)
+	dir := testutil.ShmDir(t)
 	f, m := mapNew(t, dir, size, false)
 	b := m.Bytes()
 	if r := resident(t, b); r.Size != size || r.Rss != 0 {
@@ -92,7 +82,7 @@ func TestPrefault(t *testing.T) {
 // TestPrefaultTruncated: pages past the end of a truncated file are an
 // error wrapping ErrFault, not a crash.
 func TestPrefaultTruncated(t *testing.T) {
-	f, m := mapNew(t, shmDir(t), 1<<20, false)
+	f, m := mapNew(t, testutil.ShmDir(t), 1<<20, false)
 	if err := f.Truncate(4096); err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +102,7 @@ func TestCreateSparse(t *testing.T) {
 		}
 		return st.Blocks * 512
 	}
-	sf, sm := mapNew(t, shmDir(t), size, true)
+	sf, sm := mapNew(t, testutil.ShmDir(t), size, true)
 	if got := blocks(sf); got != 0 {
 		t.Errorf("sparse object holds %d bytes before the prefault", got)
 	}
@@ -122,7 +112,7 @@ func TestCreateSparse(t *testing.T) {
 	if got := blocks(sf); got < size {
 		t.Errorf("sparse object after Prefault holds %d bytes, want %d", got, size)
 	}
-	rf, _ := mapNew(t, shmDir(t), size, false)
+	rf, _ := mapNew(t, testutil.ShmDir(t), size, false)
 	if got := blocks(rf); got < size {
 		t.Errorf("Create reserved %d bytes of %d", got, size)
 	}
@@ -164,30 +154,12 @@ func TestHugeMode(t *testing.T) {
 	}
 }
 
-// hugeTmpfs mounts a tmpfs with the given options for the test (root
-// only, as CI runs).
-func hugeTmpfs(t *testing.T, opts string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root (CI runs as root)")
-	}
-	if _, err := os.Stat("/sys/kernel/mm/transparent_hugepage/shmem_enabled"); err != nil {
-		t.Skip("kernel without transparent huge pages for shmem")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", opts, "framering-test", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs here: %v: %s", err, out)
-	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
-	return dir
-}
-
 // TestHugePagesAdvise: on a huge=advise tmpfs a sparse object, advised
 // and prefaulted, is mapped with huge pages; a fallocated one is not (its
 // small pages exist before the advice), which is why the writer creates
 // it sparse.
 func TestHugePagesAdvise(t *testing.T) {
-	dir := hugeTmpfs(t, "size=64m,huge=advise")
+	dir := testutil.MountTmpfs(t, "size=64m,huge=advise")
 	if mode, err := HugePages(dir); err != nil || mode != HugeAdvise {
 		t.Fatalf("HugePages(%s) = %v, %v; want advise", dir, mode, err)
 	}
@@ -226,7 +198,7 @@ func TestHugePagesAdvise(t *testing.T) {
 // TestPrefaultSparseNoSpace: a sparse object larger than its tmpfs fails
 // in Prefault, cleanly, where a store would have raised SIGBUS.
 func TestPrefaultSparseNoSpace(t *testing.T) {
-	dir := hugeTmpfs(t, "size=1m")
+	dir := testutil.MountTmpfs(t, "size=1m")
 	_, m := mapNew(t, dir, 4<<20, true)
 	err := m.Prefault()
 	if !errors.Is(err, ErrFault) {
@@ -238,7 +210,7 @@ func TestPrefaultSparseNoSpace(t *testing.T) {
 // with nothing written; a truncated object gives ErrFault.
 func TestPrefaultRead(t *testing.T) {
 	const size = 4 << 20
-	f, w := mapNew(t, shmDir(t), size, false)
+	f, w := mapNew(t, testutil.ShmDir(t), size, false)
 	for i := range w.Bytes() {
 		w.Bytes()[i] = byte(i >> 9)
 	}
