@@ -173,6 +173,7 @@ func Open(name string, opts Options) (*Reader, error) {
 		return nil, err
 	}
 	shm.Guard(func() error { r.start(r.seg.Head().Load()); return nil })
+	r.prefault()
 	// A Reader dropped without Close is unmapped when the GC finds it.
 	r.cleanup = runtime.AddCleanup(r, func(m *mapped) { m.sf.Close() }, r.mapped)
 	return r, nil
@@ -209,11 +210,11 @@ func (r *Reader) attach() error {
 	if err != nil {
 		return err
 	}
-	if !r.opts.NoPrefault {
-		sf.Mapping.PrefaultRead() // best effort: spares each slot's first read its page faults
-	}
 	old := r.sf
 	r.sf, r.seg, r.geo = sf, sf.Seg, sf.Seg.Geometry()
+	if old != nil {
+		r.prefault() // a re-map; Open prefaults once it has placed the window
+	}
 	g := r.geo
 	r.geoPub.Store(&g)
 	if r.mapped == nil {

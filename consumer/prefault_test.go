@@ -1,12 +1,15 @@
 package consumer_test
 
 import (
+	"context"
+	"errors"
 	"testing"
 
 	"github.com/framering/framering/consumer"
 	"github.com/framering/framering/internal/shm"
 	"github.com/framering/framering/internal/testutil"
 	"github.com/framering/framering/producer"
+	"github.com/framering/framering/ring"
 )
 
 // TestOpenPrefaults: a reader's mapping is in its page tables in full when
@@ -35,4 +38,43 @@ func resident(t *testing.T, r *consumer.Reader) shm.Residency {
 		t.Fatal(err)
 	}
 	return res
+}
+
+// TestRemapPrefaults: the mapping a reader makes when a writer replaced
+// the segment with another geometry is prefaulted too (NoPrefault: not).
+func TestRemapPrefaults(t *testing.T) {
+	for _, noPrefault := range []bool{false, true} {
+		dir, name := testutil.ShmDir(t), testutil.Name(t)
+		w1 := writerWith(t, dir, name, producer.Options{MaxFrameBytes: 1 << 19, Slots: 4, NoPrefault: true})
+		r := openReader(t, dir, name, consumer.Options{NoPrefault: noPrefault})
+		w1.Close()
+		w2 := writerWith(t, dir, name, producer.Options{MaxFrameBytes: 1 << 20, Slots: 4, NoPrefault: true})
+		if _, err := w2.Publish(ring.FrameInfo{Format: ring.Raw}, make([]byte, 4096)); err != nil {
+			t.Fatal(err)
+		}
+		// The first Read may report the first writer gone; the next one
+		// re-maps.
+		ctx, cancel := context.WithTimeout(context.Background(), hang)
+		f, err := r.Read(ctx, nil)
+		if errors.Is(err, ring.ErrWriterGone) {
+			f, err = r.Read(ctx, nil)
+		}
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		size := w2.Geometry().Size()
+		if g := r.Geometry(); g != w2.Geometry() {
+			t.Fatalf("frame %d read with geometry %v, want the new %v", f.Number, g, w2.Geometry())
+		}
+		res := resident(t, r)
+		switch {
+		case res.Size != size:
+			t.Errorf("NoPrefault %v: reader's mapping is %d bytes, want the new segment's %d", noPrefault, res.Size, size)
+		case !noPrefault && res.Rss != size:
+			t.Errorf("re-mapped segment: %d of %d bytes resident", res.Rss, size)
+		case noPrefault && res.Rss >= size/2:
+			t.Errorf("NoPrefault: re-mapped segment has %d of %d bytes resident after one small frame", res.Rss, size)
+		}
+	}
 }
