@@ -85,6 +85,16 @@ type Options struct {
 	// group. Zero refuses it: by default a reader trusts only its own
 	// user's segments. Every field is validated either way.
 	AllowOtherOwner bool
+	// NoPrefault leaves the reader's mapping to be faulted in by its
+	// reads. By default Open (and the re-map after a writer replaced the
+	// segment) reads one word of every page (shm.Mapping.PrefaultRead),
+	// so that no slot's first read pays a fresh mapping's page faults: on
+	// the VM of docs/PERFORMANCE.md that costs Open 30-38 ms for 8 slots
+	// of 1920x1080x3 (1.3-1.9 ms where the segment has huge pages) and
+	// spares the first read of each slot 3-4 ms, 10-15 times a
+	// steady-state Read. A reader that must open fast, or reads few of
+	// the frames or only part of each, may turn it off.
+	NoPrefault bool
 }
 
 const (
@@ -163,6 +173,7 @@ func Open(name string, opts Options) (*Reader, error) {
 		return nil, err
 	}
 	shm.Guard(func() error { r.start(r.seg.Head().Load()); return nil })
+	r.prefault()
 	// A Reader dropped without Close is unmapped when the GC finds it.
 	r.cleanup = runtime.AddCleanup(r, func(m *mapped) { m.sf.Close() }, r.mapped)
 	return r, nil
@@ -201,6 +212,9 @@ func (r *Reader) attach() error {
 	}
 	old := r.sf
 	r.sf, r.seg, r.geo = sf, sf.Seg, sf.Seg.Geometry()
+	if old != nil {
+		r.prefault() // a re-map; Open prefaults once it has placed the window
+	}
 	g := r.geo
 	r.geoPub.Store(&g)
 	if r.mapped == nil {

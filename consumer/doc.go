@@ -49,6 +49,15 @@
 // in slices of [Options.WaitSlice] so that it notices a dead writer within
 // a slice. A blocked reader holds one OS thread and no CPU.
 //
+// # Memory
+//
+// Open (and the re-map after a writer replaced the segment) reads one
+// word of every page of the segment, so that no slot's first read pays
+// the page faults of a fresh mapping: Open takes a few milliseconds per
+// 50 MB of ring for it (docs/PERFORMANCE.md); [Options.NoPrefault] turns
+// it off. Read copies with the same routine as the producer's Publish
+// (internal/memcopy).
+//
 // # Writer gone, writer back
 //
 // When the writer dies or closes (its OFD lock is gone) or stops beating

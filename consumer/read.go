@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/framering/framering/internal/memcopy"
 	"github.com/framering/framering/internal/shm"
 	"github.com/framering/framering/ring"
 )
@@ -79,7 +80,7 @@ func (r *Reader) attempt(n uint64, dst *[]byte, copyOut bool, f *ring.Frame) (ou
 		*dst = make([]byte, fi.Len)
 	}
 	out := (*dst)[:fi.Len]
-	copy(out, payload)
+	memcopy.Copy(out, payload)
 	r.meta = append(r.meta[:0], meta...)
 	if !r.seq.Validate(seq, s1) {
 		return torn, 0, nil

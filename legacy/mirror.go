@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/framering/framering/internal/memcopy"
 	"github.com/framering/framering/internal/shm"
 	"github.com/framering/framering/producer"
 	"github.com/framering/framering/ring"
@@ -328,7 +329,7 @@ func (m *Writer) write(f *ring.Frame, w, h, inC, outC, stride int, ts int64) {
 	same := f.Format == ring.BGR8 || f.Format == ring.Gray8
 	switch {
 	case same && stride == row:
-		copy(dst[:row*h], src[:row*h]) // BGR8 or Gray8, packed
+		memcopy.Copy(dst[:row*h], src[:row*h]) // BGR8 or Gray8, packed
 	case same:
 		for y := 0; y < h; y++ { // padded rows: pack them
 			copy(dst[y*row:(y+1)*row], src[y*stride:y*stride+row])

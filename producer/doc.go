@@ -36,6 +36,22 @@
 // ring. Commit, successful or not, ends the loan: the writer can Reserve
 // again.
 //
+// # Memory
+//
+// Open prefaults a segment it creates or takes over: it writes every page
+// once, so that the first frames do not pay a fresh mapping's page faults
+// (on the VM of docs/PERFORMANCE.md, 35-40 ms more for each of the first
+// 8 1920x1080x3 frames, 83-109 times a steady-state Publish, without it). The
+// cost moves to Open: see [Options.NoPrefault] for the figures. Where the
+// ring's tmpfs is mounted huge=advise, a new segment also gets
+// transparent huge pages ([Options.NoHugePages]). Readers prefault their
+// own mapping in consumer.Open (consumer.Options.NoPrefault).
+//
+// Publish copies with internal/memcopy, which on amd64 picks REP MOVSB or
+// a temporal-store vector loop by size, rather than the runtime's memmove,
+// whose non-temporal stores above 1 MiB send the frame around the caches
+// its readers are about to read it from.
+//
 // # Concurrency
 //
 // A Writer must not be used concurrently by several goroutines, except

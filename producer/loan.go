@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/framering/framering/internal/layout"
+	"github.com/framering/framering/internal/memcopy"
 	"github.com/framering/framering/internal/shm"
 	"github.com/framering/framering/ring"
 )
@@ -320,7 +321,7 @@ func (w *Writer) Publish(info ring.FrameInfo, data []byte) (uint64, error) {
 		return 0, err
 	}
 	// The copy runs without the lock, so that Stats does not wait for it.
-	cerr := shm.Guard(func() error { copy(l.data, data[:info.Len]); return nil })
+	cerr := shm.Guard(func() error { memcopy.Copy(l.data, data[:info.Len]); return nil })
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if cerr != nil {

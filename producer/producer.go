@@ -44,6 +44,27 @@ type Options struct {
 	// Mirror, if set, is handed every committed frame (the legacy slot of
 	// package legacy implements it).
 	Mirror Mirror
+	// NoPrefault leaves a new segment's pages to be faulted in by the
+	// first frames. By default Open writes every page of the segment once
+	// (shm.Mapping.Prefault), so that no frame pays a fresh mapping's page
+	// faults: that costs Open about 0.1 s for 8 slots of 1920x1080x3 on
+	// the VM of docs/PERFORMANCE.md (0.35-0.45 s for 3840x2160x3), and
+	// spares each of the first 8 frames 35-40 ms (0.15-0.22 s at
+	// 3840x2160x3).
+	NoPrefault bool
+	// NoHugePages stops Open from asking for transparent huge pages. By
+	// default a new segment asks for them (MADV_HUGEPAGE) where its file
+	// system gives them on request, a tmpfs mounted huge=advise (see
+	// shm.HugePages); the segment is then created sparse and allocated by
+	// the prefault, 2 MiB at a time: 14-29 times faster at Open on the VM
+	// of docs/PERFORMANCE.md (7 ms for 8 slots of 1920x1080x3), and a
+	// reader's Open 18-56 times. Where the file system gives huge pages
+	// always (huge=always, within_size) the kernel uses them anyway, and
+	// where it never does (huge=never, the default for /dev/shm) nothing
+	// changes. The segment's size is not rounded: its part past the last
+	// 2 MiB boundary stays in 4 KiB pages (rounding every ring up to 2 MiB
+	// would change the file size readers check).
+	NoHugePages bool
 }
 
 // Mirror receives every committed frame, after readers can see it. f's
@@ -221,6 +242,10 @@ func (w *Writer) reuse(f *shm.File) error {
 		}
 	}
 	if old != nil && old.Geometry() == w.geo && info.Size == w.geo.Size() {
+		if err := w.prepareReused(m); err != nil {
+			m.Unmap()
+			return err
+		}
 		w.file, w.mapping, w.seg = f, m, old
 		return w.takeOver()
 	}
@@ -267,7 +292,7 @@ func (w *Writer) create(carry *ring.Status, replace bool) error {
 	tmp := fmt.Sprintf("%s/.framering-tmp.%d.%s", dirOf(w.opts.Dir), os.Getpid(), w.name)
 	os.Remove(tmp) // left by a crash of a process that had our pid
 	size := w.geo.Size()
-	f, err := shm.Create(tmp, size, w.opts.Perm)
+	f, sparse, err := w.newFile(tmp, size)
 	if err != nil {
 		if errors.Is(err, ring.ErrNoSpace) {
 			return &NoSpaceError{Ring: w.name, Dir: dirOf(w.opts.Dir), Need: size}
@@ -285,6 +310,10 @@ func (w *Writer) create(carry *ring.Status, replace bool) error {
 	m, err := shm.Map(f, int(size), true)
 	if err != nil {
 		return fail(w.wrapOpen(err))
+	}
+	if err := w.prepare(m, sparse, size); err != nil {
+		m.Unmap()
+		return fail(err)
 	}
 	seg, err := layout.Format(m.Bytes(), w.geo, time.Now().UnixNano())
 	if err != nil {

@@ -21,6 +21,8 @@ var allowed = map[string][]string{
 	"unsafe":                    {"internal/shm", "internal/layout", "ring"},
 	"gocv.io/x/gocv":            {"cv", "cmd/framering", "internal/source"},
 	"gocv.io/x/gocv/contrib":    {},
+	"golang.org/x/sys/cpu":      {"internal/memcopy"},
+	"C":                         {"internal/memcopy/glibc"},
 }
 
 // blankOnly lists directories that may import a path only for its side
@@ -57,10 +59,13 @@ var layers = []layer{
 	{"seqlock", is("seqlock"), nil},
 	{"internal/shm", is("internal/shm"), []string{"ring"}},
 	{"internal/layout", is("internal/layout"), []string{"ring", "seqlock"}},
-	{"internal", under("internal"), []string{"ring", "seqlock", "internal/shm", "internal/layout", "self"}},
-	{"producer/consumer", is("producer", "consumer"), []string{"ring", "seqlock", "internal/shm", "internal/layout", "internal"}},
-	{"cmd", under("cmd"), []string{"ring", "seqlock", "internal/shm", "internal/layout", "internal", "producer/consumer", "libraries", "self"}},
-	{"libraries", func(string) bool { return true }, []string{"ring", "seqlock", "internal/shm", "internal/layout", "internal", "producer/consumer", "self"}},
+	{"internal/memcopy", is("internal/memcopy"), nil},
+	// Test-only: no layer lists it, so no non-test file may import it.
+	{"internal/memcopy/glibc", is("internal/memcopy/glibc"), nil},
+	{"internal", under("internal"), []string{"ring", "seqlock", "internal/shm", "internal/layout", "internal/memcopy", "self"}},
+	{"producer/consumer", is("producer", "consumer"), []string{"ring", "seqlock", "internal/shm", "internal/layout", "internal/memcopy", "internal"}},
+	{"cmd", under("cmd"), []string{"ring", "seqlock", "internal/shm", "internal/layout", "internal/memcopy", "internal", "producer/consumer", "libraries", "self"}},
+	{"libraries", func(string) bool { return true }, []string{"ring", "seqlock", "internal/shm", "internal/layout", "internal/memcopy", "internal", "producer/consumer", "self"}},
 }
 
 func layerOf(dir string) layer {
@@ -115,6 +120,17 @@ func TestLayerRules(t *testing.T) {
 		{"bench", "legacy", true},
 		{"metrics", "cmd/framering", false},
 		{"cmd/framering", "bench", true},
+		{"internal/memcopy", "ring", false},
+		{"internal/memcopy", "internal/shm", false},
+		{"producer", "internal/memcopy", true},
+		{"consumer", "internal/memcopy", true},
+		{"legacy", "internal/memcopy", true},
+		{"internal/segfile", "internal/memcopy", true},
+		{"producer", "internal/memcopy/glibc", false},
+		{"internal/memcopy", "internal/memcopy/glibc", false},
+		{"bench", "internal/memcopy/glibc", false},
+		{"cmd/framering", "internal/memcopy/glibc", false},
+		{"internal/memcopy/glibc", "internal/memcopy", false},
 	} {
 		if got := layerAllows(c.from, c.to); got != c.ok {
 			t.Errorf("%s importing %s: allowed %v, want %v", c.from, c.to, got, c.ok)

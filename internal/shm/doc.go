@@ -8,7 +8,12 @@
 //   - Create, open and check shared-memory objects (files in a tmpfs such as
 //     /dev/shm): O_NOFOLLOW|O_CLOEXEC, fstat checks of type, owner and mode,
 //     fallocate so that a full tmpfs fails at creation and not with SIGBUS.
-//   - Map and unmap them (mmap-go).
+//   - Map and unmap them (mmap-go); prefault a mapping so that no later
+//     access takes a page fault ([Mapping.Prefault] for the writer,
+//     [Mapping.PrefaultRead] for readers); ask for transparent huge pages
+//     ([Mapping.AdviseHuge], [HugePages] says whether a directory's file
+//     system gives them, [CreateSparse] leaves the allocation to them);
+//     read what /proc/self/smaps says about a mapping ([Resident]).
 //   - Open file description (OFD) locks: the single-writer lock and the
 //     readers' liveness probe (F_OFD_GETLK, which takes no lock).
 //   - Shared futex wait and wake on a 32-bit word of a mapping.

@@ -35,6 +35,10 @@ type File struct {
 // size bytes with fallocate and returns it open read-write. On ENOSPC the
 // half-made file is removed and the error wraps [ring.ErrNoSpace].
 func Create(path string, size int64, perm fs.FileMode) (*File, error) {
+	return create(path, size, perm, true)
+}
+
+func create(path string, size int64, perm fs.FileMode, reserve bool) (*File, error) {
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(perm.Perm()))
 	if err != nil {
 		return nil, &os.PathError{Op: "create", Path: path, Err: err}
@@ -45,13 +49,17 @@ func Create(path string, size int64, perm fs.FileMode) (*File, error) {
 		unix.Unlink(path)
 		return nil, &os.PathError{Op: "fchmod", Path: path, Err: err}
 	}
-	if err := fallocate(fd, size); err != nil {
+	alloc, op := fallocate, "fallocate"
+	if !reserve {
+		alloc, op = unix.Ftruncate, "ftruncate"
+	}
+	if err := alloc(fd, size); err != nil {
 		unix.Close(fd)
 		unix.Unlink(path)
 		if errors.Is(err, unix.ENOSPC) {
 			return nil, fmt.Errorf("%w: %s needs %d bytes", ring.ErrNoSpace, path, size)
 		}
-		return nil, &os.PathError{Op: "fallocate", Path: path, Err: err}
+		return nil, &os.PathError{Op: op, Path: path, Err: err}
 	}
 	return &File{f: os.NewFile(uintptr(fd), path)}, nil
 }

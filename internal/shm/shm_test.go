@@ -15,17 +15,7 @@ import (
 // are released when the test ends.
 func mapObject(t *testing.T, size int) (*File, *Mapping) {
 	t.Helper()
-	f, err := Create(filepath.Join(t.TempDir(), "obj"), int64(size), 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	m, err := Map(f, size, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Unmap() })
-	return f, m
+	return mapNew(t, t.TempDir(), size, false)
 }
 
 func TestGuardTurnsSIGBUSIntoError(t *testing.T) {
