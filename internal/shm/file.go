@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -72,29 +73,103 @@ func fallocate(fd int, size int64) error {
 }
 
 // Open opens an existing object without following a symbolic link in the
-// last path element, read-only or read-write.
+// last path element, read-only or read-write, and refuses anything but a
+// regular file before it can block or be read.
+//
+// The open itself cannot block: it uses O_NONBLOCK (a FIFO planted under
+// the name would otherwise block open(2) until someone opens its other
+// end, forever) and O_NOCTTY, then fstat checks the type, and only then is
+// O_NONBLOCK cleared. A FIFO, socket, device or directory gives an error
+// wrapping [ring.ErrUnsafeFile] ("not a regular file") at once; so does a
+// symbolic link. lstat comes first, so that an object that is visibly not
+// a regular file is not even opened (opening a device can have effects).
 func Open(path string, writable bool) (*File, error) {
 	flags := unix.O_RDONLY
 	if writable {
 		flags = unix.O_RDWR
 	}
-	fd, err := unix.Open(path, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if in, err := StatPath(path); err == nil {
+		if err := regular(path, in.kind); err != nil {
+			return nil, err
+		}
+	}
+	return openRegular(path, flags)
+}
+
+// openRegular is Open after the lstat: the open that cannot block, the
+// fstat, clearing O_NONBLOCK. Something else may be under the name by now.
+func openRegular(path string, flags int) (*File, error) {
+	var fd int
+	var err error
+	for {
+		fd, err = unix.Open(path, flags|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+		if err != unix.EINTR {
+			break
+		}
+	}
 	if err != nil {
-		if err == unix.ELOOP {
+		switch err {
+		case unix.ELOOP:
 			return nil, fmt.Errorf("%w: %s is a symbolic link", ring.ErrUnsafeFile, path)
+		case unix.ENXIO, unix.EISDIR, unix.ENODEV:
+			// A socket (ENXIO), a directory opened for writing, a FIFO
+			// opened for writing with no reader, a device with no driver.
+			return nil, fmt.Errorf("%w: %s is not a regular file (%v)", ring.ErrUnsafeFile, path, err)
 		}
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	if err := regular(path, st.Mode&unix.S_IFMT); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	// A regular file: O_NONBLOCK means nothing for it, but clear it anyway
+	// (D1 step 1), so that the descriptor behaves like any other.
+	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil {
+		unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl&^unix.O_NONBLOCK)
 	}
 	return &File{f: os.NewFile(uintptr(fd), path)}, nil
 }
 
+// regular returns nil for a regular file's type bits (S_IFMT of st_mode),
+// else an error wrapping [ring.ErrUnsafeFile] naming what path is.
+func regular(path string, kind uint32) error {
+	what := ""
+	switch kind {
+	case unix.S_IFREG:
+		return nil
+	case unix.S_IFIFO:
+		what = "a FIFO"
+	case unix.S_IFSOCK:
+		what = "a socket"
+	case unix.S_IFCHR:
+		what = "a character device"
+	case unix.S_IFBLK:
+		what = "a block device"
+	case unix.S_IFDIR:
+		what = "a directory"
+	case unix.S_IFLNK:
+		return fmt.Errorf("%w: %s is a symbolic link", ring.ErrUnsafeFile, path)
+	default:
+		what = fmt.Sprintf("of type %#o", kind)
+	}
+	return fmt.Errorf("%w: %s is not a regular file (%s)", ring.ErrUnsafeFile, path, what)
+}
+
 // Info is what fstat says about an open object.
 type Info struct {
-	Size  int64
-	Inode uint64
-	Dev   uint64
-	UID   uint32
-	Mode  fs.FileMode
+	Size    int64
+	Inode   uint64
+	Dev     uint64
+	UID     uint32
+	Mode    fs.FileMode
+	Nlink   uint64
+	ModTime time.Time
+	kind    uint32 // S_IFMT bits of st_mode
 }
 
 // Stat returns fstat of f.
@@ -111,7 +186,8 @@ func infoOf(st *unix.Stat_t) Info {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		mode |= fs.ModeIrregular
 	}
-	return Info{Size: st.Size, Inode: st.Ino, Dev: uint64(st.Dev), UID: st.Uid, Mode: mode}
+	return Info{Size: st.Size, Inode: st.Ino, Dev: uint64(st.Dev), UID: st.Uid, Mode: mode,
+		Nlink: uint64(st.Nlink), ModTime: time.Unix(st.Mtim.Unix()), kind: st.Mode & unix.S_IFMT}
 }
 
 // StatPath is lstat of path: it does not follow a final symbolic link.
