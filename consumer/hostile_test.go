@@ -1,0 +1,225 @@
+package consumer_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/framering/framering/consumer"
+	"github.com/framering/framering/internal/layout"
+	"github.com/framering/framering/internal/testutil"
+	"github.com/framering/framering/producer"
+	"github.com/framering/framering/ring"
+)
+
+// Offsets in a segment file, for tests that damage one.
+const (
+	offHead       = 192
+	offGeneration = 80
+	offSeq        = 0 // in a slot
+	offFrameNo    = 8 // in a slot
+)
+
+// slotOff is the file offset of the slot of frame n.
+func slotOff(g ring.Geometry, n uint64) int64 {
+	return layout.SuperblockSize + int64(n&uint64(g.Slots-1))*layout.SlotStride(g)
+}
+
+// readLE64 reads the little-endian word at off of path.
+func readLE64(t *testing.T, path string, off int64) uint64 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var b [8]byte
+	if _, err := f.ReadAt(b[:], off); err != nil {
+		t.Fatal(err)
+	}
+	return binary.LittleEndian.Uint64(b[:])
+}
+
+// readAsync runs r.Read(ctx) in a goroutine; the test receives its result
+// with a hang guard.
+func readAsync(r *consumer.Reader, ctx context.Context) <-chan readResult {
+	ch := make(chan readResult, 1)
+	go func() {
+		f, err := r.Read(ctx, nil)
+		ch <- readResult{f, err}
+	}()
+	return ch
+}
+
+type readResult struct {
+	f   ring.Frame
+	err error
+}
+
+// A slot whose Seq stays odd while no writer runs (a writer crashed
+// mid-frame and nobody took over, or a damaged file): the read does not
+// spin; after the bounded retries it finds the writer gone, counts the
+// frame corrupt and moves on. No deadline on the context: only the bound
+// ends the retries.
+func TestStuckOddSlotNoWriter(t *testing.T) {
+	dir, name := testutil.ShmDir(t), testutil.Name(t)
+	w := openWriter(t, dir, name, 64)
+	publishN(t, w, 3, 64)
+	g, path := w.Geometry(), w.Path()
+	w.Close()
+	seq := readLE64(t, path, slotOff(g, 2)+offSeq)
+	patchFile(t, path, slotOff(g, 2)+offSeq, le64(seq+1), false) // frame 2's slot: odd
+	r := openReader(t, dir, name, consumer.Options{StartAt: consumer.Oldest})
+
+	res := testutil.Receive(t, readAsync(r, context.Background()), "read of frame 1")
+	if res.err != nil || res.f.Number != 1 {
+		t.Fatalf("first read: frame %d, %v", res.f.Number, res.err)
+	}
+	res = testutil.Receive(t, readAsync(r, context.Background()), "read of the stuck frame 2")
+	if !errors.Is(res.err, ring.ErrCorrupt) || !strings.Contains(res.err.Error(), "frame 2") {
+		t.Fatalf("read of a slot stuck odd with no writer = %v, want ErrCorrupt naming frame 2", res.err)
+	}
+	res = testutil.Receive(t, readAsync(r, context.Background()), "read of frame 3")
+	if res.err != nil || res.f.Number != 3 {
+		t.Fatalf("read after the stuck slot: frame %d, %v; want frame 3", res.f.Number, res.err)
+	}
+	st := r.Stats()
+	if st.Delivered != 2 || st.Corrupt != 1 || st.Dropped() != 1 || st.Considered != 3 {
+		t.Errorf("stats: %+v; want 2 delivered, 1 corrupt, 3 considered", st)
+	}
+	if st.Retries != consumer.TornBound {
+		t.Errorf("%d retries, want exactly the bound %d", st.Retries, consumer.TornBound)
+	}
+}
+
+// The same slot with a live writer (idle, its lock held, heartbeat fresh):
+// the read sleeps on the futex between attempts instead of spinning, and
+// returns at the deadline, at Close, and once the writer laps the frame.
+func TestStuckOddSlotLiveWriter(t *testing.T) {
+	dir, name := testutil.ShmDir(t), testutil.Name(t)
+	w := openWriter(t, dir, name, 64) // 4 slots
+	publishN(t, w, 3, 64)
+	g, path := w.Geometry(), w.Path()
+	seq := readLE64(t, path, slotOff(g, 2)+offSeq)
+	patchFile(t, path, slotOff(g, 2)+offSeq, le64(seq+1), false)
+	r := openReader(t, dir, name, consumer.Options{StartAt: consumer.Oldest, WaitSlice: hourSlice})
+	if f, err := r.Read(t.Context(), nil); err != nil || f.Number != 1 {
+		t.Fatalf("first read: frame %d, %v", f.Number, err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	res := testutil.Receive(t, readAsync(r, ctx), "read of the stuck frame with a deadline")
+	if !errors.Is(res.err, context.DeadlineExceeded) {
+		t.Fatalf("read of a stuck slot under a live writer = %v, want DeadlineExceeded", res.err)
+	}
+	_, waits, _ := r.WaitCounts()
+	st := r.Stats()
+	if waits == 0 || st.Retries > consumer.TornBound+waits {
+		t.Errorf("%d retries and %d futex waits: after the bound every retry must sleep", st.Retries, waits)
+	}
+	if st.Corrupt != 0 {
+		t.Errorf("a live writer's slot counted corrupt: %+v", st)
+	}
+
+	// The writer laps the frame: the read goes on with what is in the ring.
+	done := readAsync(r, context.Background())
+	publishN(t, w, 4, 64) // frames 4..7: frame 2's slot is frame 6's now
+	res = testutil.Receive(t, done, "read after the writer lapped the stuck frame")
+	if res.err != nil || res.f.Number <= 2 {
+		t.Fatalf("read after the lap: frame %d, %v", res.f.Number, res.err)
+	}
+	if st := r.Stats(); st.Delivered+st.Dropped() != st.Considered {
+		t.Errorf("accounting: %+v", st)
+	}
+}
+
+// Head near 2^64: a read fails with ErrCorrupt at once and counts
+// nothing; the next read waits (futex, one slice) before failing again,
+// so a caller that reads on does not spin; a sane head is read again.
+func TestAbsurdHead(t *testing.T) {
+	dir, name := testutil.ShmDir(t), testutil.Name(t)
+	w := openWriter(t, dir, name, 64)
+	publishN(t, w, 3, 64)
+	path := w.Path()
+	r := openReader(t, dir, name, consumer.Options{StartAt: consumer.Next, WaitSlice: 5 * time.Millisecond})
+	patchFile(t, path, offHead, le64(1<<64-2), false)
+
+	for i := 0; i < 3; i++ {
+		res := testutil.Receive(t, readAsync(r, context.Background()), "read with an absurd head")
+		if !errors.Is(res.err, ring.ErrCorrupt) || !strings.Contains(res.err.Error(), "2^63") {
+			t.Fatalf("read %d with head 2^64-2 = %v, want ErrCorrupt", i, res.err)
+		}
+		if _, waits, _ := r.WaitCounts(); waits != uint64(i) {
+			t.Errorf("after %d failed reads: %d futex waits, want %d (each repeat waits once)", i+1, waits, i)
+		}
+	}
+	if st := r.Stats(); st.Delivered+st.Dropped() != 0 || st.Considered != 0 {
+		t.Errorf("an absurd head was counted: %+v", st)
+	}
+	// Opening the ring in that state is refused too.
+	if _, err := consumer.Open(name, consumer.Options{Dir: dir}); !errors.Is(err, ring.ErrCorrupt) {
+		t.Errorf("Open with head 2^64-2 = %v, want ErrCorrupt", err)
+	}
+	// The writer's next commit stores a sane head again.
+	done := readAsync(r, context.Background())
+	publishN(t, w, 1, 64)
+	if res := testutil.Receive(t, done, "read after the head is sane"); res.err != nil || res.f.Number != 4 {
+		t.Fatalf("read after the head came back: frame %d, %v", res.f.Number, res.err)
+	}
+}
+
+// A head far ahead of the frames in the slots (it is not backed by them)
+// is refused before the reader counts a whole ring of frames as lapped
+// that were never published.
+func TestUnbackedHead(t *testing.T) {
+	for _, mode := range []consumer.Mode{consumer.Ordered, consumer.Latest} {
+		t.Run(mode.String(), func(t *testing.T) {
+			dir, name := testutil.ShmDir(t), testutil.Name(t)
+			w := writerWith(t, dir, name, producer.Options{Slots: 8, MaxFrameBytes: 64})
+			publishN(t, w, 3, 64)
+			r := openReader(t, dir, name, consumer.Options{Mode: mode, StartAt: consumer.Next, WaitSlice: time.Millisecond})
+			// Frame 1001's slot (1) holds frame 1.
+			patchFile(t, w.Path(), offHead, le64(1001), false)
+			res := testutil.Receive(t, readAsync(r, context.Background()), "read with an unbacked head")
+			if !errors.Is(res.err, ring.ErrCorrupt) || !strings.Contains(res.err.Error(), "not backed") {
+				t.Fatalf("read with head 1001 over frames 1..3 = %v, want ErrCorrupt", res.err)
+			}
+			if st := r.Stats(); st.Lapped != 0 || st.Skipped != 0 || st.Considered != 0 {
+				t.Errorf("frames counted for an unbacked head: %+v", st)
+			}
+		})
+	}
+}
+
+// A head a little ahead of the slots (not a whole ring): each frame whose
+// slot holds an older frame is reported corrupt, counted once, and
+// skipped; nothing spins and the accounting holds.
+func TestHeadAheadOfSlots(t *testing.T) {
+	dir, name := testutil.ShmDir(t), testutil.Name(t)
+	w := writerWith(t, dir, name, producer.Options{Slots: 8, MaxFrameBytes: 64})
+	publishN(t, w, 3, 64)
+	path := w.Path()
+	w.Close()
+	r := openReader(t, dir, name, consumer.Options{StartAt: consumer.Next})
+	patchFile(t, path, offHead, le64(10), false) // frames 4..8 empty slots, 9 and 10 hold 1 and 2
+	var corrupt int
+	for {
+		res := testutil.Receive(t, readAsync(r, context.Background()), "read with a head ahead of the slots")
+		if errors.Is(res.err, ring.ErrWriterGone) {
+			break
+		}
+		if !errors.Is(res.err, ring.ErrCorrupt) {
+			t.Fatalf("read = frame %d, %v; want ErrCorrupt or ErrWriterGone", res.f.Number, res.err)
+		}
+		corrupt++
+	}
+	st := r.Stats()
+	if corrupt != 2 || st.Corrupt != 2 || st.Lapped != 5 || st.Considered != 7 || st.Delivered+st.Dropped() != st.Considered {
+		t.Errorf("%d corrupt reads, stats %+v; want frames 9 and 10 corrupt, 4..8 lapped", corrupt, st)
+	}
+}
