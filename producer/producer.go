@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -220,16 +221,24 @@ func (w *Writer) reuse(f *shm.File) error {
 			old = nil
 		}
 	}
-	if old != nil && old.Geometry() == w.geo && info.Size == w.geo.Size() {
+	var carry *ring.Status
+	if old != nil {
+		shm.Guard(func() error { st := old.Status(); carry = &st; return nil })
+	}
+	if carry != nil && old.Geometry() == w.geo && info.Size == w.geo.Size() && carry.Generation < absurd {
 		w.file, w.mapping, w.seg = f, m, old
 		return w.takeOver()
 	}
-	// Another geometry, or not a valid ring: replace it, carrying the frame
-	// numbering over when the old superblock could be read.
-	var carry *ring.Status
-	if old != nil {
-		st := old.Status()
-		carry = &st
+	// Another geometry, or not a valid ring, or a generation that would
+	// wrap: replace it, carrying the frame numbering over when the old
+	// superblock could be read (values that would wrap are dropped).
+	if carry != nil {
+		if carry.Head >= absurd {
+			carry.Head = 0
+		}
+		if carry.Generation >= absurd {
+			carry.Generation = 0
+		}
 	}
 	if err := w.create(carry, true); err != nil {
 		m.Unmap()
@@ -326,26 +335,34 @@ func dirOf(d string) string {
 	return d
 }
 
-// takeOver makes the segment ours: repair what a crashed writer left,
-// continue the numbering, announce a new generation.
+// takeOver makes the segment ours (D3): repair what a crashed writer
+// left, continue the numbering from a plausible head, announce a new
+// generation.
 func (w *Writer) takeOver() error {
 	seg := w.seg
+	slots := uint64(w.geo.Slots)
 	err := shm.Guard(func() error {
-		head := seg.Head().Load()
-		for i := 0; i < w.geo.Slots; i++ {
-			h := seg.Slot(uint64(i))
+		var frames []uint64
+		for i := uint64(0); i < slots; i++ {
+			h := seg.Slot(i)
 			s := h.SeqWord().Load()
 			if s&1 == 1 {
 				// Half-written by a writer that died: mark empty, make even.
 				h.FrameNo = 0
+				h.PayloadLen = 0
 				w.seq.End(h.SeqWord(), s)
 				continue
 			}
-			// A writer can die between a slot's End and the head store.
-			if n := h.FrameNo; n > head && n <= head+uint64(w.geo.Slots) {
-				head = n
+			if n := h.FrameNo; n != 0 && n < absurd && n&(slots-1) == i {
+				frames = append(frames, n)
 			}
 		}
+		head := seg.Head().Load()
+		var inSlot uint64
+		if head < absurd {
+			inSlot = seg.Slot(head).FrameNo
+		}
+		head = plausibleHead(head, frames, slots, inSlot)
 		seg.Head().Store(head)
 		w.next = head + 1
 		w.gen = seg.Generation().Add(1)
@@ -362,6 +379,38 @@ func (w *Writer) takeOver() error {
 		return fmt.Errorf("open ring %q: %w (%v)", w.name, ring.ErrTruncated, err)
 	}
 	return nil
+}
+
+// absurd is the smallest Head, Generation or frame number a writer does
+// not believe (D3, D4): counting frames never gets there, and head+1 or
+// head+Slots could wrap.
+const absurd = 1 << 63
+
+// plausibleHead returns the head a writer taking over continues from
+// (D3). frames are the non-zero frame numbers below 2^63 of the even
+// slots, each in its own slot; inSlot is the frame number in the slot of
+// head. A frame number more than a ring above every other one is a stray
+// write; a head that is 2^63 or more, more than a ring above the newest
+// plausible frame, or whose own slot holds an older frame, is not backed
+// by the slots: the newest plausible frame replaces it. Otherwise the head
+// rises to a frame committed within a ring above it (a writer can die
+// between a slot's commit and the head store).
+func plausibleHead(head uint64, frames []uint64, slots, inSlot uint64) uint64 {
+	slices.Sort(frames)
+	for len(frames) > 1 && frames[len(frames)-1] > frames[len(frames)-2]+slots {
+		frames = frames[:len(frames)-1]
+	}
+	var best uint64
+	if len(frames) > 0 {
+		best = frames[len(frames)-1]
+	}
+	switch {
+	case head >= absurd, best != 0 && head > best+slots, inSlot != 0 && inSlot < head:
+		return best
+	case best > head && best <= head+slots:
+		return best
+	}
+	return head
 }
 
 // heartbeat stamps seg's heartbeat every period until stop closes. It
