@@ -69,6 +69,8 @@ type Reader struct {
 	sawZero bool   // frame_valid was 0 since the last frame returned
 
 	st struct{ frames, torn, reopens, polls atomic.Uint64 }
+
+	afterCopy func() // test hook: runs between a copy and its re-check
 }
 
 // NewReader returns a reader of object name in dir ("" means /dev/shm,
@@ -219,6 +221,7 @@ func (r *Reader) check() error {
 func (r *Reader) Read(ctx context.Context, dst []byte) (Frame, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	torns := 0 // consecutive torn attempts
 	for {
 		if r.closed.Load() {
 			return Frame{}, fmt.Errorf("legacy slot %q: %w", r.name, ErrClosed)
@@ -248,7 +251,16 @@ func (r *Reader) Read(ctx context.Context, dst []byte) (Frame, error) {
 				return f, nil
 			case torn:
 				r.st.torn.Add(1)
-				continue // the sender is writing: look again at once
+				if err := ctx.Err(); err != nil {
+					return Frame{}, err
+				}
+				if torns++; torns < tornBound {
+					continue // the sender is writing: look again at once
+				}
+				// A sender that rewrites the slot during every copy (or a
+				// hostile one): wait a poll, as when nothing is new, rather
+				// than spin.
+				torns = 0
 			}
 		}
 		r.st.polls.Add(1)
@@ -266,6 +278,10 @@ func (r *Reader) Read(ctx context.Context, dst []byte) (Frame, error) {
 		}
 	}
 }
+
+// tornBound is how many torn copies in a row Read makes before it waits
+// one poll.
+const tornBound = 64
 
 type outcome int
 
@@ -311,6 +327,9 @@ func (r *Reader) attempt(dst []byte) (Frame, outcome, error) {
 			r.sawZero = true
 			return Frame{}, torn, nil
 		}
+	}
+	if r.afterCopy != nil {
+		r.afterCopy()
 	}
 	if !r.stable(h) {
 		return Frame{}, torn, nil
