@@ -32,29 +32,101 @@ type File struct {
 	f *os.File
 }
 
+// ErrNoTmpfile is returned by [CreateUnnamed] where a nameless file
+// cannot be made and later named: the file system or kernel lacks
+// O_TMPFILE, or /proc/self/fd is not there for linkat. Callers fall back
+// to a named temporary file ([CreateExcl]).
+var ErrNoTmpfile = errors.New("O_TMPFILE not supported here")
+
 // Create creates path exclusively with the given permission bits, reserves
 // size bytes with fallocate and returns it open read-write. On ENOSPC the
 // half-made file is removed and the error wraps [ring.ErrNoSpace].
 func Create(path string, size int64, perm fs.FileMode) (*File, error) {
+	f, err := CreateExcl(path, perm)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Allocate(size); err != nil {
+		f.Close()
+		unix.Unlink(path)
+		return nil, err
+	}
+	return f, nil
+}
+
+// CreateExcl creates path exclusively (O_CREAT|O_EXCL|O_NOFOLLOW), empty,
+// with the given permission bits (set with fchmod, so the umask cannot
+// clear group bits the caller asked for). It fails with fs.ErrExist if
+// anything is there.
+func CreateExcl(path string, perm fs.FileMode) (*File, error) {
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(perm.Perm()))
 	if err != nil {
 		return nil, &os.PathError{Op: "create", Path: path, Err: err}
 	}
-	// The umask may have cleared bits the caller asked for (group access).
 	if err := unix.Fchmod(fd, uint32(perm.Perm())); err != nil {
 		unix.Close(fd)
 		unix.Unlink(path)
 		return nil, &os.PathError{Op: "fchmod", Path: path, Err: err}
 	}
-	if err := fallocate(fd, size); err != nil {
-		unix.Close(fd)
-		unix.Unlink(path)
-		if errors.Is(err, unix.ENOSPC) {
-			return nil, fmt.Errorf("%w: %s needs %d bytes", ring.ErrNoSpace, path, size)
-		}
-		return nil, &os.PathError{Op: "fallocate", Path: path, Err: err}
-	}
 	return &File{f: os.NewFile(uintptr(fd), path)}, nil
+}
+
+// CreateUnnamed creates a regular file with no name in directory dir
+// (O_TMPFILE), with the given permission bits (fchmod). Nobody can open
+// it until [File.LinkTo] names it, so its creator can lock and fill it
+// first. It fails with an error wrapping [ErrNoTmpfile] where that is not
+// possible.
+func CreateUnnamed(dir string, perm fs.FileMode) (*File, error) {
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, uint32(perm.Perm()))
+	if err != nil {
+		switch err {
+		case unix.EOPNOTSUPP, unix.EISDIR, unix.EINVAL:
+			return nil, fmt.Errorf("%w: %s (%v)", ErrNoTmpfile, dir, err)
+		}
+		return nil, &os.PathError{Op: "create a file in", Path: dir, Err: err}
+	}
+	var st unix.Stat_t
+	if unix.Stat(procFD(fd), &st) != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%w: %s is not there to name the file", ErrNoTmpfile, procFD(fd))
+	}
+	if err := unix.Fchmod(fd, uint32(perm.Perm())); err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "fchmod", Path: dir, Err: err}
+	}
+	return &File{f: os.NewFile(uintptr(fd), dir+"/(unnamed)")}, nil
+}
+
+func procFD(fd int) string { return fmt.Sprintf("/proc/self/fd/%d", fd) }
+
+// LinkTo names f, a file from [CreateUnnamed], path: linkat of
+// /proc/self/fd/N with AT_SYMLINK_FOLLOW (which needs no privilege, unlike
+// AT_EMPTY_PATH). It fails with fs.ErrExist if path exists: it never
+// replaces anything.
+func (f *File) LinkTo(path string) error {
+	for {
+		err := unix.Linkat(unix.AT_FDCWD, procFD(f.Fd()), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return &os.LinkError{Op: "link", Old: f.Name(), New: path, Err: err}
+		}
+		return nil
+	}
+}
+
+// Allocate reserves size bytes for f with fallocate (ftruncate on a file
+// system without it), so that a full tmpfs fails here and not later with
+// SIGBUS. ENOSPC gives an error wrapping [ring.ErrNoSpace].
+func (f *File) Allocate(size int64) error {
+	if err := fallocate(f.Fd(), size); err != nil {
+		if errors.Is(err, unix.ENOSPC) {
+			return fmt.Errorf("%w: %d bytes needed", ring.ErrNoSpace, size)
+		}
+		return &os.PathError{Op: "fallocate", Path: f.Name(), Err: err}
+	}
+	return nil
 }
 
 func fallocate(fd int, size int64) error {
@@ -70,6 +142,25 @@ func fallocate(fd int, size int64) error {
 		}
 		return err
 	}
+}
+
+// Names reports whether path names f's file: lstat(path) succeeds with
+// fstat(f)'s device and inode, and the file still has a link. A writer
+// checks it after taking the lock and after renaming its file into place
+// (D1): a concurrent writer may have replaced the file in between.
+func (f *File) Names(path string) (bool, error) {
+	in, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	at, err := StatPath(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return in.Nlink > 0 && at.Dev == in.Dev && at.Inode == in.Inode, nil
 }
 
 // Open opens an existing object without following a symbolic link in the
