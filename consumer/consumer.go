@@ -168,7 +168,7 @@ type counters struct {
 
 // absurdHead is the smallest Head a reader refuses (D4): head+1 or
 // head+Slots could wrap, and no writer gets there by counting frames.
-const absurdHead = 1 << 63
+const absurdHead = layout.AbsurdNumber
 
 // Open opens ring name for reading. It fails with [ring.ErrNotFound] if
 // the ring does not exist; [OpenWait] waits for it instead. A ring whose

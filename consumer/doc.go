@@ -28,6 +28,17 @@
 // from the frame [Options.StartAt] picks at Open to the last frame it
 // considered.
 //
+// Frame numbers never go back while a ring's superblock survives: a writer
+// restart, or a replacement with another geometry (or of a damaged file
+// whose superblock is still readable), continues the numbering, and the
+// reader's window with it. Only a ring created again from scratch under
+// the same name (removed, or its superblock destroyed) starts again at
+// frame 1. A reader that sees the head go below its next frame counts a
+// reset ([Stats].Resets), closes its window and opens a new one at the
+// oldest frame of the new numbering. [Stats].WindowStart and Last then
+// describe the new window, and [Stats].Considered counts the frames of all
+// windows: Delivered + Dropped() == Considered at every moment.
+//
 // # Copy reads and views
 //
 // [Reader.Read] copies a frame into the caller's buffer and returns it only

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -221,5 +222,52 @@ func TestHeadAheadOfSlots(t *testing.T) {
 	st := r.Stats()
 	if corrupt != 2 || st.Corrupt != 2 || st.Lapped != 5 || st.Considered != 7 || st.Delivered+st.Dropped() != st.Considered {
 		t.Errorf("%d corrupt reads, stats %+v; want frames 9 and 10 corrupt, 4..8 lapped", corrupt, st)
+	}
+}
+
+// A ring removed and created again from scratch under the same name
+// restarts its numbering: the reader counts one reset, closes its window
+// and opens a new one at the oldest frame of the new numbering (D4).
+// Delivered + Dropped() == Considered holds across both windows.
+func TestResetOpensNewWindow(t *testing.T) {
+	dir, name := testutil.ShmDir(t), testutil.Name(t)
+	o := producer.Options{Dir: dir, Slots: 4, MaxFrameBytes: 64}
+	w1, err := producer.Open(name, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		w1.Publish(ring.FrameInfo{Format: ring.Raw}, []byte("old"))
+	}
+	r := openReader(t, dir, name, consumer.Options{StartAt: consumer.Oldest, WaitSlice: time.Millisecond})
+	var got []uint64
+	for len(got) < 4 { // frames 7..10
+		f, err := r.Read(t.Context(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, f.Number)
+	}
+	w1.Remove()
+	w2 := writerWith(t, dir, name, o) // a new ring: frames 1, 2, 3
+	for i := 0; i < 3; i++ {
+		w2.Publish(ring.FrameInfo{Format: ring.Raw}, []byte("new"))
+	}
+	for len(got) < 7 {
+		res := testutil.Receive(t, readAsync(r, context.Background()), "read across the reset")
+		if errors.Is(res.err, ring.ErrWriterGone) {
+			continue
+		}
+		if res.err != nil {
+			t.Fatal(res.err)
+		}
+		got = append(got, res.f.Number)
+	}
+	if fmt.Sprint(got) != "[7 8 9 10 1 2 3]" {
+		t.Errorf("frames %v, want [7 8 9 10 1 2 3]", got)
+	}
+	st := r.Stats()
+	if st.Resets != 1 || st.WindowStart != 1 || st.Last != 3 || st.Considered != 7 || st.Delivered != 7 || st.Dropped() != 0 {
+		t.Errorf("stats across a reset: %+v", st)
 	}
 }
