@@ -295,10 +295,11 @@ func StatPath(path string) (Info, error) {
 type Trust struct {
 	GroupWrite bool // accept group-writable objects (mode 0660)
 	OtherOwner bool // accept objects owned by another user
+	WorldWrite bool // accept world-writable (and so group-writable) objects: legacy objects of old senders, on request
 }
 
 // CheckSafe reports [ring.ErrUnsafeFile] unless f is a regular file that t
-// accepts. A world-writable object is always refused.
+// accepts. A world-writable object is refused unless t.WorldWrite.
 func (f *File) CheckSafe(t Trust) (Info, error) {
 	in, err := f.Stat()
 	if err != nil {
@@ -309,9 +310,9 @@ func (f *File) CheckSafe(t Trust) (Info, error) {
 		return in, fmt.Errorf("%w: %s is not a regular file", ring.ErrUnsafeFile, f.Name())
 	case in.UID != uint32(os.Geteuid()) && !t.OtherOwner:
 		return in, fmt.Errorf("%w: %s belongs to uid %d, not to you (uid %d)", ring.ErrUnsafeFile, f.Name(), in.UID, os.Geteuid())
-	case in.Mode&0o002 != 0:
+	case in.Mode&0o002 != 0 && !t.WorldWrite:
 		return in, fmt.Errorf("%w: %s is world-writable (mode %04o)", ring.ErrUnsafeFile, f.Name(), uint32(in.Mode.Perm()))
-	case in.Mode&0o020 != 0 && !t.GroupWrite:
+	case in.Mode&0o020 != 0 && !t.GroupWrite && !t.WorldWrite:
 		return in, fmt.Errorf("%w: %s is group-writable (mode %04o)", ring.ErrUnsafeFile, f.Name(), uint32(in.Mode.Perm()))
 	}
 	return in, nil
