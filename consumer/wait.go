@@ -141,7 +141,14 @@ func (r *Reader) wait(ctx context.Context, notify *atomic.Uint32, v, k uint32, s
 		r.stopCancel = context.AfterFunc(ctx, r.waker.Poke)
 	}
 	if dl, ok := ctx.Deadline(); ok {
-		slice = min(slice, max(time.Until(dl), time.Microsecond))
+		// Past the deadline, ctx.Err() may still be nil until the
+		// context's timer runs (late, on a busy machine): do not wait in
+		// ever shorter slices meanwhile.
+		left := time.Until(dl)
+		if left <= 0 {
+			return context.DeadlineExceeded
+		}
+		slice = min(slice, left)
 	}
 	r.waits.Add(1)
 	if h := r.beforeWait; h != nil {
