@@ -2,10 +2,8 @@ package consumer_test
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,34 +14,6 @@ import (
 	"github.com/framering/framering/producer"
 	"github.com/framering/framering/ring"
 )
-
-// Offsets in a segment file, for tests that damage one.
-const (
-	offHead       = 192
-	offGeneration = 80
-	offSeq        = 0 // in a slot
-	offFrameNo    = 8 // in a slot
-)
-
-// slotOff is the file offset of the slot of frame n.
-func slotOff(g ring.Geometry, n uint64) int64 {
-	return layout.SuperblockSize + int64(n&uint64(g.Slots-1))*layout.SlotStride(g)
-}
-
-// readLE64 reads the little-endian word at off of path.
-func readLE64(t *testing.T, path string, off int64) uint64 {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var b [8]byte
-	if _, err := f.ReadAt(b[:], off); err != nil {
-		t.Fatal(err)
-	}
-	return binary.LittleEndian.Uint64(b[:])
-}
 
 // readAsync runs r.Read(ctx) in a goroutine; the test receives its result
 // with a hang guard.
@@ -72,8 +42,8 @@ func TestStuckOddSlotNoWriter(t *testing.T) {
 	publishN(t, w, 3, 64)
 	g, path := w.Geometry(), w.Path()
 	w.Close()
-	seq := readLE64(t, path, slotOff(g, 2)+offSeq)
-	patchFile(t, path, slotOff(g, 2)+offSeq, le64(seq+1), false) // frame 2's slot: odd
+	seq := testutil.ReadLE64(t, path, layout.SlotFileOffset(g, 2)+layout.OffsetSlotSeq)
+	testutil.WriteLE64(t, path, layout.SlotFileOffset(g, 2)+layout.OffsetSlotSeq, seq+1) // frame 2's slot: odd
 	r := openReader(t, dir, name, consumer.Options{StartAt: consumer.Oldest})
 
 	res := testutil.Receive(t, readAsync(r, context.Background()), "read of frame 1")
@@ -105,8 +75,8 @@ func TestStuckOddSlotLiveWriter(t *testing.T) {
 	w := openWriter(t, dir, name, 64) // 4 slots
 	publishN(t, w, 3, 64)
 	g, path := w.Geometry(), w.Path()
-	seq := readLE64(t, path, slotOff(g, 2)+offSeq)
-	patchFile(t, path, slotOff(g, 2)+offSeq, le64(seq+1), false)
+	seq := testutil.ReadLE64(t, path, layout.SlotFileOffset(g, 2)+layout.OffsetSlotSeq)
+	testutil.WriteLE64(t, path, layout.SlotFileOffset(g, 2)+layout.OffsetSlotSeq, seq+1)
 	r := openReader(t, dir, name, consumer.Options{StartAt: consumer.Oldest, WaitSlice: hourSlice})
 	if f, err := r.Read(t.Context(), nil); err != nil || f.Number != 1 {
 		t.Fatalf("first read: frame %d, %v", f.Number, err)
@@ -148,7 +118,7 @@ func TestAbsurdHead(t *testing.T) {
 	publishN(t, w, 3, 64)
 	path := w.Path()
 	r := openReader(t, dir, name, consumer.Options{StartAt: consumer.Next, WaitSlice: 5 * time.Millisecond})
-	patchFile(t, path, offHead, le64(1<<64-2), false)
+	testutil.WriteLE64(t, path, layout.OffsetHead, 1<<64-2)
 
 	for i := 0; i < 3; i++ {
 		res := testutil.Receive(t, readAsync(r, context.Background()), "read with an absurd head")
@@ -185,7 +155,7 @@ func TestUnbackedHead(t *testing.T) {
 			publishN(t, w, 3, 64)
 			r := openReader(t, dir, name, consumer.Options{Mode: mode, StartAt: consumer.Next, WaitSlice: time.Millisecond})
 			// Frame 1001's slot (1) holds frame 1.
-			patchFile(t, w.Path(), offHead, le64(1001), false)
+			testutil.WriteLE64(t, w.Path(), layout.OffsetHead, 1001)
 			res := testutil.Receive(t, readAsync(r, context.Background()), "read with an unbacked head")
 			if !errors.Is(res.err, ring.ErrCorrupt) || !strings.Contains(res.err.Error(), "not backed") {
 				t.Fatalf("read with head 1001 over frames 1..3 = %v, want ErrCorrupt", res.err)
@@ -207,7 +177,7 @@ func TestHeadAheadOfSlots(t *testing.T) {
 	path := w.Path()
 	w.Close()
 	r := openReader(t, dir, name, consumer.Options{StartAt: consumer.Next})
-	patchFile(t, path, offHead, le64(10), false) // frames 4..8 empty slots, 9 and 10 hold 1 and 2
+	testutil.WriteLE64(t, path, layout.OffsetHead, 10) // frames 4..8 empty slots, 9 and 10 hold 1 and 2
 	var corrupt int
 	for {
 		res := testutil.Receive(t, readAsync(r, context.Background()), "read with a head ahead of the slots")

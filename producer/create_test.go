@@ -260,7 +260,7 @@ func TestNumberingCarriedOver(t *testing.T) {
 			f.Close()
 		}, g, 21, 2, 21},
 		{"other geometry", func(*testing.T, string) {}, producer.Options{Slots: 8, MaxFrameBytes: 256}, 21, 2, 21},
-		{"checksum broken", func(t *testing.T, p string) { patch(t, p, 16, 1<<40|8) }, g, 1, 1, 1},
+		{"checksum broken", func(t *testing.T, p string) { testutil.WriteLE64(t, p, 16, 1<<40|8) }, g, 1, 1, 1},
 		{"shorter than a superblock", func(t *testing.T, p string) { os.Truncate(p, 100) }, g, 1, 1, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,7 +1,6 @@
 package producer_test
 
 import (
-	"encoding/binary"
 	"os"
 	"syscall"
 	"testing"
@@ -11,30 +10,6 @@ import (
 	"github.com/framering/framering/producer"
 	"github.com/framering/framering/ring"
 )
-
-// Offsets in a segment file.
-const (
-	offHead       = 192
-	offGeneration = 80
-	offFrameNo    = 8 // in a slot
-)
-
-// patch writes the little-endian word v at off of path.
-func patch(t *testing.T, path string, off int64, v uint64) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt(binary.LittleEndian.AppendUint64(nil, v), off); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func slotOff(g ring.Geometry, i uint64) int64 {
-	return layout.SuperblockSize + int64(i&uint64(g.Slots-1))*layout.SlotStride(g)
-}
 
 func inode(t *testing.T, path string) uint64 {
 	t.Helper()
@@ -58,13 +33,13 @@ func TestTakeoverDistrustsAbsurdValues(t *testing.T) {
 		replaced bool // the file is replaced (generation that would wrap)
 		wantGen  uint64
 	}{
-		{"head near 2^64", func() int64 { return offHead }, 1<<64 - 5, 6, false, 2},
-		{"head 2^63", func() int64 { return offHead }, 1 << 63, 6, false, 2},
-		{"head far above the slots", func() int64 { return offHead }, 1000, 6, false, 2},
-		{"head whose slot holds an older frame", func() int64 { return offHead }, 12, 6, false, 2},
-		{"stray frame number", func() int64 { return slotOff(g, 7) + offFrameNo }, 1<<40 + 7, 6, false, 2},
-		{"head behind a committed frame", func() int64 { return offHead }, 3, 6, false, 2},
-		{"generation 2^63", func() int64 { return offGeneration }, 1 << 63, 6, true, 1},
+		{"head near 2^64", func() int64 { return layout.OffsetHead }, 1<<64 - 5, 6, false, 2},
+		{"head 2^63", func() int64 { return layout.OffsetHead }, 1 << 63, 6, false, 2},
+		{"head far above the slots", func() int64 { return layout.OffsetHead }, 1000, 6, false, 2},
+		{"head whose slot holds an older frame", func() int64 { return layout.OffsetHead }, 12, 6, false, 2},
+		{"stray frame number", func() int64 { return layout.SlotFileOffset(g, 7) + layout.OffsetSlotFrame }, 1<<40 + 7, 6, false, 2},
+		{"head behind a committed frame", func() int64 { return layout.OffsetHead }, 3, 6, false, 2},
+		{"generation 2^63", func() int64 { return layout.OffsetGeneration }, 1 << 63, 6, true, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir, name := testutil.ShmDir(t), testutil.Name(t)
@@ -78,7 +53,7 @@ func TestTakeoverDistrustsAbsurdValues(t *testing.T) {
 			}
 			w.Close()
 			ino := inode(t, w.Path())
-			patch(t, w.Path(), tc.off(), tc.v)
+			testutil.WriteLE64(t, w.Path(), tc.off(), tc.v)
 			w2 := open(t, dir, name, o)
 			n, err := w2.Publish(ring.FrameInfo{Format: ring.Raw}, []byte("next"))
 			if err != nil || n != tc.wantNext {

@@ -263,6 +263,24 @@ type Numbering struct {
 	Head, Generation, FramesTotal, BytesTotal uint64
 }
 
+// File offsets of the superblock's live words and of a slot header's
+// first words, for code that reads or patches a segment file without
+// mapping it (tests, tools).
+const (
+	OffsetGeneration = int64(unsafe.Offsetof(Superblock{}.Generation))
+	OffsetHeartbeat  = int64(unsafe.Offsetof(Superblock{}.Heartbeat))
+	OffsetHead       = int64(unsafe.Offsetof(Superblock{}.Head))
+	OffsetNotify     = int64(unsafe.Offsetof(Superblock{}.Notify))
+	OffsetSlotSeq    = int64(unsafe.Offsetof(SlotHeader{}.Seq))
+	OffsetSlotFrame  = int64(unsafe.Offsetof(SlotHeader{}.FrameNo))
+)
+
+// SlotFileOffset is the file offset of the slot holding frame n in a
+// segment of geometry g.
+func SlotFileOffset(g ring.Geometry, n uint64) int64 {
+	return SuperblockSize + int64(n&uint64(g.Slots-1))*SlotStride(g)
+}
+
 // AbsurdNumber is the smallest Head, Generation or frame number that no
 // writer reaches by counting and that readers and writers refuse to
 // believe (D3, D4): adding a ring's worth of frames to it could wrap.
@@ -278,8 +296,8 @@ func ReadNumbering(b []byte) (Numbering, bool) {
 		return Numbering{}, false
 	}
 	n := Numbering{
-		Head:        le.Uint64(b[unsafe.Offsetof(Superblock{}.Head):]),
-		Generation:  le.Uint64(b[unsafe.Offsetof(Superblock{}.Generation):]),
+		Head:        le.Uint64(b[OffsetHead:]),
+		Generation:  le.Uint64(b[OffsetGeneration:]),
 		FramesTotal: le.Uint64(b[unsafe.Offsetof(Superblock{}.FramesTotal):]),
 		BytesTotal:  le.Uint64(b[unsafe.Offsetof(Superblock{}.BytesTotal):]),
 	}
