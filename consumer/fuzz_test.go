@@ -5,9 +5,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -74,15 +79,27 @@ func FuzzSegment(f *testing.F) {
 	})
 }
 
-// fuzzDir is one directory for the fuzzed segments, under /dev/shm where
-// it exists.
+// fuzzDir is one directory per process for the fuzzed segments, under
+// /dev/shm where it exists: framering-fuzz-<pid>. The fuzzing engine stops
+// its worker processes without running their cleanups, so each process
+// first removes the directories of fuzz processes that are gone.
 func fuzzDir(f *testing.F) string {
-	d, err := os.MkdirTemp("/dev/shm", "framering-fuzz-")
-	if err != nil {
-		d = f.TempDir()
-	} else {
-		f.Cleanup(func() { os.RemoveAll(d) })
+	base := "/dev/shm"
+	if fi, err := os.Stat(base); err != nil || !fi.IsDir() {
+		return f.TempDir()
 	}
+	old, _ := filepath.Glob(filepath.Join(base, "framering-fuzz-*"))
+	for _, d := range old {
+		pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(d), "framering-fuzz-"))
+		if err == nil && syscall.Kill(pid, 0) == syscall.ESRCH {
+			os.RemoveAll(d)
+		}
+	}
+	d := filepath.Join(base, fmt.Sprintf("framering-fuzz-%d", os.Getpid()))
+	if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { os.RemoveAll(d) })
 	return d
 }
 
