@@ -153,9 +153,9 @@ func TestCreateNamesOnlyLockedFiles(t *testing.T) {
 
 // Temporary files of writers that died while creating are reclaimed by
 // the next writer in the directory (D1 step 4): only stale ones (lock
-// free), of our user, older than 10 s. segfile.Temps lists them with their
-// state for `framering ls`, and RemoveTemp removes a stale one for
-// `framering rm` and refuses one being built.
+// free and older than 10 s) of our user. segfile.Temps lists them with
+// their state for framering ls; RemoveTemp removes a stale one for
+// framering rm and refuses one that may still be built.
 func TestStaleTempsReclaimed(t *testing.T) {
 	dir := testutil.ShmDir(t)
 	old := time.Now().Add(-time.Minute)
@@ -197,8 +197,8 @@ func TestStaleTempsReclaimed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{stale: segfile.TempStale, staleOldForm: segfile.TempStale, recent: segfile.TempStale,
-		locked: segfile.TempBuilding, fifo: segfile.TempUnknown}
+	want := map[string]string{stale: segfile.TempStale, staleOldForm: segfile.TempStale, recent: segfile.TempBuilding,
+		locked: segfile.TempBuilding, fifo: segfile.TempIrregular}
 	if foreign != "" {
 		want[foreign] = segfile.TempStale
 	}
@@ -223,14 +223,17 @@ func TestStaleTempsReclaimed(t *testing.T) {
 			t.Errorf("%s: kept %v, want %v", filepath.Base(p), err == nil, keep)
 		}
 	}
-	if err := segfile.RemoveTemp(dir, filepath.Base(recent)); err != nil {
+	for _, p := range []string{recent, locked} {
+		if err := segfile.RemoveTemp(dir, filepath.Base(p)); !errors.Is(err, ring.ErrBusy) {
+			t.Errorf("RemoveTemp of %s, which may be being built = %v, want ErrBusy", filepath.Base(p), err)
+		}
+	}
+	another := mk(".framering-tmp.cam5.000000000000000b", true)
+	if err := segfile.RemoveTemp(dir, filepath.Base(another)); err != nil {
 		t.Errorf("RemoveTemp of a stale file: %v", err)
 	}
-	if err := segfile.RemoveTemp(dir, filepath.Base(locked)); !errors.Is(err, ring.ErrBusy) {
-		t.Errorf("RemoveTemp of a file being built = %v, want ErrBusy", err)
-	}
-	if _, err := os.Lstat(locked); err != nil {
-		t.Errorf("the locked file was removed: %v", err)
+	if _, err := os.Lstat(another); err == nil {
+		t.Errorf("RemoveTemp left the stale file")
 	}
 }
 

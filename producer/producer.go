@@ -186,7 +186,7 @@ var testHooks struct {
 // write lock on the result (D1).
 func (w *Writer) open() error {
 	// Temporary files of writers that died while creating a ring (D1.4).
-	segfile.RemoveStaleTemps(w.opts.Dir, segfile.StaleTempAge)
+	segfile.RemoveStaleTemps(w.opts.Dir)
 	for attempt := 0; attempt < openAttempts; attempt++ {
 		f, err := shm.Open(w.path, true)
 		if errors.Is(err, fs.ErrNotExist) {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -48,11 +49,12 @@ func dirOr(dir string) string {
 	return dir
 }
 
-// Temp states.
+// Temp states (the words framering ls prints).
 const (
-	TempBuilding = "building" // a writer holds its lock: it is being created right now
-	TempStale    = "stale"    // nobody holds its lock: its writer died or finished
-	TempUnknown  = "unknown"  // it could not be probed (see Why)
+	TempBuilding  = "being built"        // locked by its writer, or unlocked for less than StaleTempAge (too young to judge)
+	TempStale     = "stale"              // unlocked and older than StaleTempAge: its writer is gone
+	TempIrregular = "not a regular file" // a FIFO, socket, directory... under such a name: never opened
+	TempUnknown   = "unknown"            // it could not be probed (see Err)
 )
 
 // Temp is a writer's temporary file found in a directory.
@@ -62,13 +64,12 @@ type Temp struct {
 	Ring    string // the ring it was built for, "" if the name does not say
 	Size    int64
 	ModTime time.Time
+	Age     time.Duration // since ModTime, when it was probed
 	UID     uint32
-	State   string // TempBuilding, TempStale or TempUnknown
+	Locked  bool   // a writer holds its OFD write lock
+	State   string // TempBuilding, TempStale, TempIrregular or TempUnknown
 	Err     error  // for TempUnknown: why it could not be probed
 }
-
-// Age is how long ago the file was last modified.
-func (t Temp) Age() time.Duration { return time.Since(t.ModTime) }
 
 // RingOfTemp returns the ring name a temporary file name was made for, or
 // "" if the name is not of a known form.
@@ -97,9 +98,10 @@ func isHex16(s string) bool {
 }
 
 // Temps lists the temporary files in dir ("" means /dev/shm), sorted by
-// file name, with their state. It opens each one without blocking
-// (shm.Open: a FIFO under such a name is reported, never waited on) and
-// only probes its lock (F_OFD_GETLK), which takes none.
+// file name, with their state. Only regular files are opened, without
+// blocking (shm.Open), and only their lock is probed (F_OFD_GETLK, which
+// takes none): a FIFO planted under such a name is reported, never waited
+// on.
 func Temps(dir string) ([]Temp, error) {
 	dir = dirOr(dir)
 	ents, err := os.ReadDir(dir)
@@ -124,7 +126,11 @@ func probeTemp(dir, file string) Temp {
 		t.Err = err
 		return t
 	}
-	t.Size, t.ModTime, t.UID = at.Size, at.ModTime, at.UID
+	t.Size, t.ModTime, t.UID, t.Age = at.Size, at.ModTime, at.UID, time.Since(at.ModTime)
+	if at.Mode&fs.ModeIrregular != 0 {
+		t.State = TempIrregular
+		return t
+	}
 	f, err := shm.Open(t.Path, false)
 	if err != nil {
 		t.Err = err
@@ -135,11 +141,11 @@ func probeTemp(dir, file string) Temp {
 		t.Err = errors.New("it changed while being probed")
 		return t
 	}
-	locked, err := f.WriteLocked()
+	t.Locked, err = f.WriteLocked()
 	switch {
 	case err != nil:
 		t.Err = err
-	case locked:
+	case t.Locked || t.Age <= StaleTempAge:
 		t.State = TempBuilding
 	default:
 		t.State = TempStale
@@ -147,32 +153,37 @@ func probeTemp(dir, file string) Temp {
 	return t
 }
 
-// RemoveStaleTemps removes the temporary files in dir ("" means /dev/shm)
-// that are stale (no writer holds their lock), belong to the effective
-// user, and were last modified more than minAge ago. A writer opening a
-// ring calls it with [StaleTempAge] (D1 step 4). It returns the paths it
-// removed; files it cannot probe or remove are left alone.
-func RemoveStaleTemps(dir string, minAge time.Duration) []string {
+// RemoveStaleTemps removes the stale temporary files in dir ("" means
+// /dev/shm) that belong to the effective user: a writer opening a ring
+// calls it (D1 step 4), and so can framering rm. Each file is probed again
+// just before it is unlinked. It returns what it removed; the error joins
+// the files it could not remove.
+func RemoveStaleTemps(dir string) ([]Temp, error) {
 	temps, err := Temps(dir)
 	if err != nil {
-		return nil
+		return nil, err
 	}
-	var removed []string
+	var removed []Temp
+	var errs []error
 	for _, t := range temps {
-		if t.State != TempStale || t.UID != uint32(os.Geteuid()) || t.Age() <= minAge {
+		if t.State != TempStale || t.UID != uint32(os.Geteuid()) {
 			continue
 		}
-		if removeIfStale(t) == nil {
-			removed = append(removed, t.Path)
+		if err := RemoveTemp(dir, t.File); err != nil {
+			if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, ring.ErrBusy) {
+				errs = append(errs, err)
+			}
+			continue
 		}
+		removed = append(removed, t)
 	}
-	return removed
+	return removed, errors.Join(errs...)
 }
 
 // RemoveTemp removes the temporary file named file in dir ("" means
-// /dev/shm) if it is stale, whatever its age or owner (the directory's
-// permissions decide): for `framering rm`. A file that a writer holds
-// locked is left alone: the error wraps [ring.ErrBusy].
+// /dev/shm) if it is stale, whatever its owner (the directory's
+// permissions decide). A file a writer may still be building (locked, or
+// too young to judge) is left alone: the error wraps [ring.ErrBusy].
 func RemoveTemp(dir, file string) error {
 	if !strings.HasPrefix(file, TempPrefix) || strings.ContainsRune(file, '/') {
 		return fmt.Errorf("remove temporary file %q: not a temporary file name (%s*)", file, TempPrefix)
@@ -180,26 +191,27 @@ func RemoveTemp(dir, file string) error {
 	t := probeTemp(dirOr(dir), file)
 	switch t.State {
 	case TempBuilding:
-		return fmt.Errorf("remove temporary file %s: %w: a writer is creating it", t.Path, ring.ErrBusy)
+		return fmt.Errorf("remove temporary file %s: %w: a writer may be creating it (locked %v, %v old)", t.Path, ring.ErrBusy, t.Locked, t.Age.Round(time.Second))
+	case TempIrregular:
+		return fmt.Errorf("remove temporary file %s: %w: not a regular file", t.Path, ring.ErrUnsafeFile)
 	case TempUnknown:
 		return fmt.Errorf("remove temporary file %s: %w", t.Path, t.Err)
 	}
-	return removeIfStale(t)
-}
-
-// removeIfStale unlinks t's path if it still names the file probed and
-// nobody locked it since.
-func removeIfStale(t Temp) error {
+	// Stale: unlink it if the path still names the file probed and nobody
+	// locked it since.
 	f, err := shm.Open(t.Path, false)
 	if err != nil {
-		return err
+		return fmt.Errorf("remove temporary file %s: %w", t.Path, err)
 	}
 	defer f.Close()
 	if same, err := f.Names(t.Path); err != nil || !same {
 		return fmt.Errorf("remove temporary file %s: it changed", t.Path)
 	}
 	if locked, err := f.WriteLocked(); err != nil || locked {
-		return fmt.Errorf("remove temporary file %s: %w: a writer is creating it", t.Path, ring.ErrBusy)
+		return fmt.Errorf("remove temporary file %s: %w: a writer locked it", t.Path, ring.ErrBusy)
 	}
-	return os.Remove(t.Path)
+	if err := os.Remove(t.Path); err != nil {
+		return fmt.Errorf("remove temporary file %s: %w", t.Path, err)
+	}
+	return nil
 }

@@ -12,7 +12,7 @@ func TestRingOfTemp(t *testing.T) {
 		".framering-tmp.cam.0.v2.0123456789abcdef": "cam.0.v2", // dots in the name
 		".framering-tmp.4242.cam0":                 "cam0",     // older Go writers
 		".framering-tmp.4242.cam.0":                "cam.0",
-		".framering-tmp.cam0.0123":                 "",         // neither form
+		".framering-tmp.cam0.0123":                 "", // neither form
 		".framering-tmp.":                          "",
 		"framering.cam0":                           "",
 		".framering-tmp.cam0.0123456789abcdeg":     "",
