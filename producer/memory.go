@@ -8,20 +8,17 @@ import (
 	"github.com/framering/framering/ring"
 )
 
-// newFile creates a segment file of size bytes at path. When huge pages
+// wantSparse says whether a new segment is created sparse: when huge pages
 // are wanted (not NoHugePages) on a file system that gives them only to
-// advised mappings (huge=advise), the file is created sparse: fallocate
-// would allocate small pages before the advice could apply. prepare then
-// allocates it.
-func (w *Writer) newFile(path string, size int64) (f *shm.File, sparse bool, err error) {
-	if !w.opts.NoHugePages {
-		if mode, herr := shm.HugePages(dirOf(w.opts.Dir)); herr == nil && mode == shm.HugeAdvise {
-			f, err = shm.CreateSparse(path, size, w.opts.Perm)
-			return f, true, err
-		}
+// advised mappings (huge=advise), fallocate would allocate small pages
+// before the advice could apply, so the file only gets its size and
+// prepare allocates it.
+func (w *Writer) wantSparse() bool {
+	if w.opts.NoHugePages {
+		return false
 	}
-	f, err = shm.Create(path, size, w.opts.Perm)
-	return f, false, err
+	mode, err := shm.HugePages(dirOf(w.opts.Dir))
+	return err == nil && mode == shm.HugeAdvise
 }
 
 // prepare readies the memory of a segment the writer created: huge-page

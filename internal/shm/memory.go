@@ -136,7 +136,16 @@ func (m *Mapping) AdviseHuge() error {
 // object at once: that is where a full file system shows (ring.ErrNoSpace),
 // instead of a SIGBUS at some later store.
 func CreateSparse(path string, size int64, perm fs.FileMode) (*File, error) {
-	return create(path, size, perm, false)
+	f, err := CreateExcl(path, perm)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Truncate(size); err != nil {
+		f.Close()
+		unix.Unlink(path)
+		return nil, err
+	}
+	return f, nil
 }
 
 // HugeMode is what a file system does with transparent huge pages for
