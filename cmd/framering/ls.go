@@ -204,7 +204,7 @@ func runLs(out io.Writer, o *lsFlags) error {
 	if err != nil {
 		return err
 	}
-	tmps, err := tmpFiles(o.dir)
+	tmps, err := segfile.Temps(o.dir)
 	if err != nil {
 		return fmt.Errorf("ls: %w", err)
 	}
@@ -214,7 +214,7 @@ func runLs(out io.Writer, o *lsFlags) error {
 			res.Rings = []lsRing{}
 		}
 		for _, t := range tmps {
-			res.Temp = append(res.Temp, lsTmp{Name: t.Name, Path: t.Path, Bytes: t.Size, Age: t.Age.Seconds(), State: t.State})
+			res.Temp = append(res.Temp, lsTmp{Name: t.File, Path: t.Path, Bytes: t.Size, Age: t.Age.Seconds(), State: t.State})
 		}
 		return writeJSON(out, res)
 	}
@@ -233,7 +233,7 @@ func runLs(out io.Writer, o *lsFlags) error {
 			rw.WriterPID, rw.state, rw.FramesTotal, rw.RateFPS, age)
 	}
 	for _, t := range tmps {
-		fmt.Fprintf(tw, "%s\t-\t-\t-\ttemporary (%s)\t-\t-\t%s\n", t.Name, t.State, fmtAge(int64(t.Age)))
+		fmt.Fprintf(tw, "%s\t-\t-\t-\ttemporary (%s)\t-\t-\t%s\n", t.File, t.State, fmtAge(int64(t.Age)))
 	}
 	if len(rings) == 0 && len(tmps) == 0 {
 		fmt.Fprintf(os.Stderr, "no rings in %s\n", o.dir)

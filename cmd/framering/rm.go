@@ -83,7 +83,7 @@ func runRm(out io.Writer, o *rmFlags, names []string) error {
 		}
 	}
 	if o.stale {
-		removed, err := removeStaleTmp(o.dir)
+		removed, err := segfile.RemoveStaleTemps(o.dir)
 		for _, t := range removed {
 			fmt.Fprintf(out, "removed stale temporary file %s (%s, unchanged for %v)\n", t.Path, fmtBytes(t.Size), t.Age.Round(time.Second))
 		}
