@@ -54,6 +54,8 @@ func advice(err error) string {
 		return "the file is smaller than its header says: if its producer is not still creating it, it was shrunk or damaged; remove it and restart the producer (readers re-open it at the next read)"
 	case errors.Is(err, ring.ErrFrameTooLarge):
 		return tooLargeAdvice(err.Error())
+	case errors.Is(err, legacy.ErrTooLarge):
+		return "if the old sender really sends frames that large, give legacy ingest --max-frame-bytes N"
 	case errors.Is(err, legacy.ErrUnsupportedFormat):
 		return "mirror gray8, bgr8, rgb8, bgra8 or rgba8 frames (rgb8, bgra8 and rgba8 are converted to bgr8)"
 	case errors.Is(err, legacy.ErrMismatch):
@@ -90,6 +92,17 @@ func advice(err error) string {
 // unsafeAdvice is the advice for a ring file readers refuse, by what is
 // wrong with it (internal/shm's messages).
 func unsafeAdvice(msg string) string {
+	if strings.Contains(msg, "legacy slot") {
+		switch {
+		case strings.Contains(msg, "belongs to uid"):
+			return "if you trust the old sender's account, give legacy ingest --allow-other-owner"
+		case strings.Contains(msg, "group-writable"):
+			return "if you trust the group, give legacy ingest --allow-group-writable"
+		case strings.Contains(msg, "world-writable"):
+			return "any local user can write frames into it: start the old sender with umask 022, or if you accept that, give legacy ingest --allow-world-writable"
+		}
+		return "a legacy slot must be a regular file, not a symbolic link or a FIFO: remove it and restart the old sender"
+	}
 	switch {
 	case strings.Contains(msg, "belongs to uid"):
 		return "if you trust its owner, give recv --allow-other-owner (a program: consumer.Options.AllowOtherOwner); otherwise remove it and restart its producer"

@@ -23,7 +23,7 @@ func TestAdviceForEveryError(t *testing.T) {
 		ring.ErrNotFound, ring.ErrInvalidName, ring.ErrUnsafeFile, fs.ErrPermission,
 		ring.ErrIncompatible, &ring.LayoutError{Field: "version"}, ring.ErrCorrupt, ring.ErrTruncated,
 		ring.ErrFrameTooLarge, ring.ErrInvalidFrame, ring.ErrWriterGone, ring.ErrOverwritten,
-		legacy.ErrCorrupt, legacy.ErrUnsupportedFormat, legacy.ErrMismatch,
+		legacy.ErrCorrupt, legacy.ErrUnsupportedFormat, legacy.ErrMismatch, legacy.ErrTooLarge,
 		source.ErrPartialFrame, source.ErrNoOpenCV, source.ErrUndecodable, &rmError{"x", errWriterAlive}, &rmError{"x", ring.ErrNotFound},
 		syscall.EADDRINUSE, context.DeadlineExceeded,
 	} {
@@ -79,6 +79,22 @@ func TestAdviceUnsafe(t *testing.T) {
 		}
 		if strings.Contains(msg, "world") && strings.Contains(a, "--allow") {
 			t.Errorf("advice for a world-writable ring offers a flag: %q", a)
+		}
+	}
+}
+
+// A legacy slot the reader refuses gets advice that names legacy ingest's
+// flags, not recv's.
+func TestAdviceLegacyUnsafe(t *testing.T) {
+	for msg, want := range map[string]string{
+		"belongs to uid 1000, not to you": "--allow-other-owner",
+		"is group-writable (mode 0660)":   "--allow-group-writable",
+		"is world-writable (mode 0666)":   "--allow-world-writable",
+		"is not a regular file (a FIFO)":  "not a symbolic link or a FIFO",
+	} {
+		err := fmt.Errorf("legacy slot %q: %w: /dev/shm/x %s", "x", ring.ErrUnsafeFile, msg)
+		if a := advice(err); !strings.Contains(a, want) || strings.Contains(a, "recv") {
+			t.Errorf("advice for %q = %q, want it to name %q and not recv", msg, a, want)
 		}
 	}
 }

@@ -43,13 +43,17 @@ func stopContext(d time.Duration) (context.Context, context.CancelFunc) {
 	return ctx2, func() { cancel(); stop() }
 }
 
+// legacyTrust is which unsafe legacy slots ingest accepts anyway.
+type legacyTrust struct{ otherOwner, groupWritable, worldWritable bool }
+
 func legacyIngestCmd() *cobra.Command {
 	var (
 		from, to, dir, legacyDir string
 		count                    uint64
 		duration, poll           time.Duration
-		slots                    int
+		slots, maxFrame          int
 		noCompare, quiet         bool
+		trust                    legacyTrust
 	)
 	c := &cobra.Command{
 		Use:   "ingest --from NAME --to RING",
@@ -78,8 +82,9 @@ func legacyIngestCmd() *cobra.Command {
 			st, err := legacy.Ingest(ctx, legacy.IngestOptions{
 				Dir: legacyDir, Name: from, Ring: to,
 				Producer: producer.Options{Dir: dir, Slots: slots},
-				Reader:   legacy.ReaderOptions{Poll: poll, NoCompare: noCompare},
-				Count:    count,
+				Reader: legacy.ReaderOptions{Poll: poll, NoCompare: noCompare, MaxFrameBytes: maxFrame,
+					AllowOtherOwner: trust.otherOwner, AllowGroupWritable: trust.groupWritable, AllowWorldWritable: trust.worldWritable},
+				Count: count,
 				OnFrame: func(n uint64, f *legacy.Frame) {
 					if !quiet && (n == 1 || n%100 == 0) {
 						fmt.Fprintf(out, "ingest: %d frames (%dx%dx%d) from %s into ring %q\n", n, f.Width, f.Height, f.Channels, from, to)
@@ -101,6 +106,10 @@ func legacyIngestCmd() *cobra.Command {
 	f.DurationVar(&poll, "poll", time.Millisecond, "sleep between looks at the slot when nothing is new (negative: spin)")
 	f.IntVar(&slots, "slots", 8, "slot count of the ring, a power of two")
 	f.BoolVar(&noCompare, "no-compare", false, "skip the compare pass of the tear detection (cheaper, misses more tears)")
+	f.IntVar(&maxFrame, "max-frame-bytes", legacy.DefaultMaxFrameBytes, "refuse a slot whose header names a frame larger than `N` bytes (width*height*channels)")
+	f.BoolVar(&trust.otherOwner, "allow-other-owner", false, "accept a slot owned by another user (an old sender running as another account)")
+	f.BoolVar(&trust.groupWritable, "allow-group-writable", false, "accept a slot its group may write")
+	f.BoolVar(&trust.worldWritable, "allow-world-writable", false, "accept a slot anyone may write (the old sender's 0666 under umask 0): any local user can then inject frames")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress lines")
 	c.MarkFlagRequired("to")
 	return c
