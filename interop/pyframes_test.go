@@ -149,7 +149,7 @@ func TestGoPaddedFramesPythonReader(t *testing.T) {
 
 // checkPythonFrame verifies one "frame N ... shape=HxWxC sha256=X meta=Y"
 // line against the pattern of frame N (filled over Stride*H bytes, then
-// the padding of each row dropped) and the metadata "mN".
+// the padding of each row dropped), the metadata "mN" and generation 1.
 func checkPythonFrame(line string, w, h, stride int) (uint64, error) {
 	f := strings.Fields(line)
 	if len(f) < 2 {
@@ -165,8 +165,8 @@ func checkPythonFrame(line string, w, h, stride int) (uint64, error) {
 			kv[k] = v
 		}
 	}
-	if want := fmt.Sprintf("%dx%dx3", h, w); kv["shape"] != want || kv["fmt"] != "bgr8" {
-		return n, fmt.Errorf("frame %d is %s %s, want %s bgr8", n, kv["shape"], kv["fmt"], want)
+	if want := fmt.Sprintf("%dx%dx3", h, w); kv["shape"] != want || kv["fmt"] != "bgr8" || kv["gen"] != "1" {
+		return n, fmt.Errorf("frame %d is %s %s of generation %s, want %s bgr8 of generation 1", n, kv["shape"], kv["fmt"], kv["gen"], want)
 	}
 	if got, want := kv["sha256"], packedDigest(n, w, h, stride); got != want {
 		return n, fmt.Errorf("frame %d pixels differ from the pattern (sha256 %s, want %s)", n, got, want)
@@ -218,6 +218,7 @@ func TestCheckPythonFrameCatchesTear(t *testing.T) {
 		"foreign meta":    line(digest(a, w*3), "m11"),
 		"wrong shape":     strings.Replace(line(digest(a, w*3), "m7"), "shape=30x40x3", "shape=40x30x3", 1),
 		"another frame's": line(digest(b, w*3), "m7"),
+		"generation":      strings.Replace(line(digest(a, w*3), "m7"), "gen=1", "gen=2", 1),
 	} {
 		if _, err := checkPythonFrame(l, w, h, stride); err == nil {
 			t.Errorf("%s: a wrong frame passed the check", what)
