@@ -37,6 +37,10 @@ const guard = 60 * time.Second
 // (with numpy). Pointing it at a missing file shows the Python tests skip.
 const pythonEnv = "FRAMERING_PYTHON"
 
+// goCLIEnv names a framering binary to test instead of building
+// ./cmd/framering (another branch's, say).
+const goCLIEnv = "FRAMERING_INTEROP_GO_CLI"
+
 // prog is a program under test: a path, the arguments that always come
 // first (a subcommand), and extra environment.
 type prog struct {
@@ -75,7 +79,8 @@ var (
 
 func repoRoot() (string, error) { return filepath.Abs("..") }
 
-// goCLI is the Go command line (go build ./cmd/framering, once).
+// goCLI is the Go command line (go build ./cmd/framering, once, or
+// $FRAMERING_INTEROP_GO_CLI).
 func goCLI(t *testing.T) prog {
 	t.Helper()
 	goTools.once.Do(func() {
@@ -91,6 +96,10 @@ func goCLI(t *testing.T) prog {
 		}
 		if goTools.dir, err = os.MkdirTemp("", "framering-interop-"); err != nil {
 			goTools.fail = err.Error()
+			return
+		}
+		if prebuilt := os.Getenv(goCLIEnv); prebuilt != "" {
+			goTools.cli = prebuilt
 			return
 		}
 		goTools.cli = filepath.Join(goTools.dir, "framering")
