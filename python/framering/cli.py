@@ -401,9 +401,14 @@ def cmd_recv(argv):
                    "or no frame comes for this long (0: wait forever)")
     p.add_argument("--spin", type=parse_duration, default=0.0, help="busy-poll this long before sleeping")
     p.add_argument("--eof", action="store_true", help="exit when the writer closes the ring or dies")
+    p.add_argument("--view", action="store_true", help="read in place (Reader.view) instead of copying: "
+                   "--verify checks the slot itself, and a frame the writer overwrote meanwhile counts as "
+                   "overwritten, not delivered")
     p.add_argument("-q", "--quiet", action="store_true", help="no stats line on stderr")
     a = p.parse_args(argv)
     _check_ring(a, "recv")
+    if a.view and a.save:
+        raise UsageError("recv: --save copies every frame; it cannot be combined with --view")
     if a.mode not in ("all", "ordered", "latest"):
         raise UsageError("recv: --mode %r: use all or latest" % a.mode)
     if a.start not in ("newest", "next", "oldest"):
@@ -452,7 +457,14 @@ def _recv_loop(a, r, stop, timeout, cv2):
         iv_hist = prev[2]
         while a.count == 0 or got < a.count:
             try:
-                f = r.read(timeout=timeout, out=buf)
+                if a.view:
+                    f, bad, at = _view_one(r, timeout, checker if a.verify else None)
+                    if f is None:
+                        continue  # overwritten before release: counted as such; the check saw garbage
+                else:
+                    f = r.read(timeout=timeout, out=buf)
+                    at = monotonic_ns()
+                    bad = checker.check(f.data, f.number) if a.verify else None
             except errors.Cancelled:
                 break
             except errors.Timeout:
@@ -470,12 +482,11 @@ def _recv_loop(a, r, stop, timeout, cv2):
             except errors.RingError as e:
                 read_err = e
                 break
-            lat = monotonic_ns() - f.publish_ns
+            lat = at - f.publish_ns
             hist.record(lat)
             iv_hist.record(lat)
             got += 1
             if a.verify:
-                bad = checker.check(f.data, f.number)
                 if bad is not None:
                     mismatches += 1
                     if first_bad is None:
@@ -516,6 +527,22 @@ def _recv_loop(a, r, stop, timeout, cv2):
         raise errors.RingError("recv --verify: %d of %d frames do not match the test pattern (first: %s); is the "
                                "producer 'send --pattern'?" % (mismatches, got, first_bad))
     return 0
+
+
+def _view_one(r, timeout, checker):
+    """One frame in place: (frame, pattern problem or None, acquire time),
+    or (None, None, 0) if the writer overwrote the slot before the view
+    was released (the reader counts it as overwritten; whatever the check
+    found is meaningless then)."""
+    v = r.view(timeout=timeout)
+    try:
+        with v:
+            at = monotonic_ns()
+            f = v.frame
+            bad = checker.check(f.data, f.number) if checker is not None else None
+    except errors.FrameOverwritten:
+        return None, None, 0
+    return f, bad, at
 
 
 def _save(cv2, dir, name, f):

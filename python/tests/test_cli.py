@@ -41,6 +41,7 @@ def summary(stdout):
     (["recv"], "--ring NAME is required"),
     (["recv", "--ring", "x", "--mode", "fast"], "use all or latest"),
     (["recv", "--ring", "x", "--timeout", "5 parsecs"], "invalid duration"),
+    (["recv", "--ring", "x", "--view", "--save", "/tmp/x"], "cannot be combined with --view"),
     (["ls", "extra"], "unrecognized arguments"),
     (["frobnicate"], "unknown command"),
 ])
@@ -95,6 +96,46 @@ def test_recv_verify_fails_on_frames_that_are_not_the_pattern(shm_dir, name):
     r = run("recv", "--ring", name, "--dir", shm_dir, "--verify", "--eof", "-q")
     assert r.returncode == 1
     assert summary(r.stdout)["mismatches"] == 1 and "do not match the test pattern" in r.stderr
+
+
+def test_recv_view_verifies_in_place(shm_dir, name):
+    assert run("send", "--ring", name, "--dir", shm_dir, "--pattern", "64x48x3", "--fps", "0", "--count", "20",
+               "--slots", "32").returncode == 0
+    r = run("recv", "--ring", name, "--dir", shm_dir, "--start", "oldest", "--view", "--verify", "--eof", "-q")
+    assert r.returncode == 0, r.stderr
+    kv = summary(r.stdout)
+    assert (kv["delivered"], kv["verified"], kv["overwritten"], kv["last"]) == (20, 20, 0, 20), kv
+    # Frames that are not the pattern fail in place as they do copied.
+    with framering.Writer(name, shape=(48, 64, 3), dir=shm_dir, slots=32) as w:
+        w.publish(np.zeros((48, 64, 3), np.uint8))
+    r = run("recv", "--ring", name, "--dir", shm_dir, "--view", "--verify", "--eof", "-q")
+    assert r.returncode == 1 and summary(r.stdout)["mismatches"] == 1, r.stdout
+
+
+def test_recv_view_discards_a_frame_overwritten_during_the_check(shm_dir, name):
+    """The writer laps the slot while --view checks it: the frame counts as
+    overwritten, neither delivered nor a mismatch."""
+    from framering import cli, pattern
+
+    with framering.Writer(name, shape=(8, 8, 3), dir=shm_dir, slots=2) as w:
+        def fill():
+            a = w.reserve()
+            pattern.fill(a.reshape(-1), w.next_number)
+            return w.commit()
+
+        fill()
+        with framering.Reader(name, dir=shm_dir) as r:
+            class Lapping:
+                def check(self, buf, f):
+                    fill(), fill()  # frames f+1, f+2: f's slot now holds f+2
+                    return "garbage"
+
+            assert cli._view_one(r, 5, Lapping()) == (None, None, 0)
+            st = r.stats
+            assert (st.delivered, st.overwritten, st.last) == (0, 1, 1)
+            f, bad, at = cli._view_one(r, 5, pattern.Checker())  # the next frame, intact
+            assert f is not None and bad is None and at > 0 and f.number == 2
+            assert (r.stats.delivered, r.stats.overwritten, r.stats.last) == (1, 1, 2)
 
 
 def wait_in_futex(pid, path):
