@@ -324,13 +324,10 @@ func sent(t *testing.T, p *proc) uint64 {
 // (every reader prints the error, "ring writer is gone", once per outage).
 func writerGoneCount(p *proc) int { return strings.Count(p.stderr(), "ring writer is gone") }
 
-// result is a reader's counters as its summary line gives them, under the
-// Go and Python CLIs' names (the C reader's window_first is window_start,
-// its window_frames considered). partial: the reader printed only Go recv's
-// older line (delivered, dropped, verified, mismatches).
+// result is a reader's counters as its summary line gives them (the Go, C
+// and Python CLIs use the same key names).
 type result struct {
-	kv      map[string]uint64
-	partial bool
+	kv map[string]uint64
 }
 
 func (r result) String() string {
@@ -345,14 +342,10 @@ func (r result) String() string {
 }
 
 // readerResult parses what a --verify reader printed at exit: its
-// `summary key=value ...` line, or else Go recv's older line
-// (goRecvLine).
+// `summary key=value ...` line.
 func readerResult(t *testing.T, p *proc) result {
 	t.Helper()
 	if r, ok := summaryLine(p.stdout()); ok {
-		return r
-	}
-	if r, ok := goRecvLine(p.stdout()); ok {
 		return r
 	}
 	t.Fatalf("%s printed no summary\nstdout: %s\nstderr: %s", p.name, p.stdout(), p.stderr())
@@ -376,35 +369,11 @@ func summaryLine(out string) (result, bool) {
 			if err != nil {
 				continue
 			}
-			switch k {
-			case "window_first":
-				k = "window_start"
-			case "window_frames":
-				k = "considered"
-			}
 			m[k] = n
 		}
 		return result{kv: m}, true
 	}
 	return result{}, false
-}
-
-var goRecvRe = regexp.MustCompile(`(?m)^received (\d+) frames, dropped (\d+), .*verified (\d+), mismatches (\d+)$`)
-
-// goRecvLine parses the line `framering recv --verify` printed before it
-// had a summary line (main before the cli branch): "received N frames,
-// dropped D, latency ..., verified V, mismatches M". Only this function
-// knows that format; drop it once every Go recv prints `summary`.
-func goRecvLine(out string) (result, bool) {
-	m := goRecvRe.FindStringSubmatch(out)
-	if m == nil {
-		return result{}, false
-	}
-	kv := map[string]uint64{}
-	for i, k := range []string{"delivered", "dropped", "verified", "mismatches"} {
-		kv[k], _ = strconv.ParseUint(m[i+1], 10, 64)
-	}
-	return result{kv: kv, partial: true}, true
 }
 
 var headRe = regexp.MustCompile(`(?m)^head\s+(\d+)$`)
@@ -451,9 +420,6 @@ func checkReader(t *testing.T, p *proc, r result, w want) {
 	}
 	if n := uint64(writerGoneCount(p)); n != w.gone {
 		t.Errorf("%s reported the writer gone %d times, want %d\nstderr: %s", p.name, n, w.gone, p.stderr())
-	}
-	if r.partial {
-		return
 	}
 	if s["window_start"] != w.windowStart || s["last"] != w.last || s["considered"] != w.last-w.windowStart+1 {
 		t.Errorf("%s: window %d..%d (%d frames considered), want %d..%d", p.name, s["window_start"], s["last"],

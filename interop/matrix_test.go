@@ -199,9 +199,6 @@ func runPair(t *testing.T, w, r language, cFlip bool) []matrixRow {
 		if !t.Failed() {
 			restart += ": ok"
 		}
-		if res.partial {
-			restart += " (Go recv: no summary line, window by construction)"
-		}
 		rows = append(rows, matrixRow{writer: w.name, reader: r.name, how: mode + "/" + how, published: head, r: res, restart: restart})
 		t.Logf("%s -> %s %s/%s: published %d (killed at %d), %v", w.name, r.name, mode, how, head, killedAt, res)
 	}

@@ -32,11 +32,11 @@ static void usage(void) {
            "\n"
            "  summary ring=NAME mode=ordered read=copy delivered=N dropped=N lapped=N\n"
            "  skipped=N overwritten=N corrupt=N retries=N writer_gone=N resumes=N resets=N\n"
-           "  window_first=N last=N window_frames=N verify=0|1 verified=N mismatches=N\n"
+           "  window_start=N last=N considered=N verify=0|1 verified=N mismatches=N\n"
            "  latency_samples=N p50_ns=N p90_ns=N p99_ns=N max_ns=N\n"
            "\n"
-           "delivered + dropped == window_frames always; with one window (resets=0)\n"
-           "window_frames == last - window_first + 1. mismatches counts delivered frames\n"
+           "delivered + dropped == considered always; with one window (resets=0)\n"
+           "considered == last - window_start + 1. mismatches counts delivered frames\n"
            "that fail the test pattern (a torn or foreign frame accepted). Exit status:\n"
            "0 ok, 1 failure (a mismatch, a read error, --timeout), 2 usage error.\n"
            "\n"
@@ -233,8 +233,8 @@ int main(int argc, char **argv) {
     framering_reader_stats_get(&rd, &st);
     uint64_t dropped = st.lapped + st.skipped + st.overwritten + st.corrupt;
     printf("summary ring=%s mode=%s read=%s delivered=%llu dropped=%llu lapped=%llu skipped=%llu overwritten=%llu "
-           "corrupt=%llu retries=%llu writer_gone=%llu resumes=%llu resets=%llu window_first=%llu last=%llu "
-           "window_frames=%llu verify=%d verified=%lld mismatches=%lld latency_samples=%zu p50_ns=%lld p90_ns=%lld "
+           "corrupt=%llu retries=%llu writer_gone=%llu resumes=%llu resets=%llu window_start=%llu last=%llu "
+           "considered=%llu verify=%d verified=%lld mismatches=%lld latency_samples=%zu p50_ns=%lld p90_ns=%lld "
            "p99_ns=%lld max_ns=%lld\n",
            ring, ro.mode == FRAMERING_LATEST ? "latest" : "ordered", view ? "view" : "copy",
            (unsigned long long)st.delivered, (unsigned long long)dropped, (unsigned long long)st.lapped,
