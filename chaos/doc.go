@@ -48,6 +48,10 @@
 //     writer, every accepted frame checked word by word.
 //   - TestChaosCycles: 10,000 open/close cycles of readers and writers,
 //     counting descriptors, mappings, threads, goroutines and RSS.
+//   - TestChaosWakeups: thousands of blocked reads woken by cancel or Close
+//     with a one-minute wait slice, so a lost wake-up shows as a hang.
+//   - TestChaosSegment also checks that a writer replacing a truncated ring
+//     whose superblock survived continues its numbering.
 //
 // # How a hang or a crash fails a test, and never hangs it
 //

@@ -1096,3 +1096,89 @@ func helperCycler() int {
 	out("usage %s", b)
 	return 0
 }
+
+// ---------------------------------------------------------------------------
+// waker
+
+// helperWaker blocks a reader in a read on a ring whose writer is alive but
+// publishes nothing, with a one-minute wait slice, and wakes it by
+// cancelling its context or by closing the reader from another goroutine,
+// N times: a lost wake-up leaves the read asleep for the rest of the slice,
+// which the watchdog reports as a hang. It prints, at the end,
+//
+//	wakes cancel=C close=L maxus=M
+//
+//	DIR, RING, N; the APIs rotate: Read, Acquire, ReadInPlace.
+func helperWaker() int {
+	dir, name, n := os.Getenv("DIR"), os.Getenv("RING"), envInt("N", 1000)
+	wd := newWatchdog()
+	opts := consumer.Options{Dir: dir, StartAt: consumer.Next, WaitSlice: time.Minute, HungAfter: time.Hour}
+	var cancels, closes int
+	var maxWake time.Duration
+	seed := uint64(time.Now().UnixNano())
+	for i := 0; i < n; i++ {
+		var r *consumer.Reader
+		var err error
+		wd.call("consumer.Open", time.Second, func() { r, err = consumer.Open(name, opts) })
+		if err != nil {
+			out("error open %s %v", class(err), err)
+			return 1
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		api := []string{"Read", "Acquire", "ReadInPlace"}[i%3]
+		done := make(chan error, 1)
+		go func() {
+			var err error
+			switch api {
+			case "Read":
+				_, err = r.Read(ctx, nil)
+			case "Acquire":
+				var v consumer.View
+				if v, err = r.Acquire(ctx); err == nil {
+					v.Release()
+				}
+			default:
+				err = r.ReadInPlace(ctx, func(*ring.Frame) error { return nil })
+			}
+			done <- err
+		}()
+		// Wake it at once or a little later: the race is between the read's
+		// last look and its futex wait.
+		seed = seed*6364136223846793005 + 1442695040888963407
+		if d := time.Duration(seed>>33) % (300 * time.Microsecond); seed>>32&1 == 1 {
+			time.Sleep(d)
+		}
+		byClose := i%2 == 1
+		what := fmt.Sprintf("%s woken by cancel (cycle %d)", api, i)
+		if byClose {
+			what = fmt.Sprintf("%s woken by Close (cycle %d)", api, i)
+		}
+		t0 := time.Now()
+		wd.call(what, time.Millisecond, func() {
+			if byClose {
+				r.Close()
+			} else {
+				cancel()
+			}
+			err = <-done
+		})
+		maxWake = max(maxWake, time.Since(t0))
+		if byClose {
+			closes++
+			if !errors.Is(err, ring.ErrClosed) {
+				out("error %s returned %v, want ErrClosed", what, err)
+				return 1
+			}
+		} else {
+			cancels++
+			if !errors.Is(err, context.Canceled) {
+				out("error %s returned %v, want context.Canceled", what, err)
+				return 1
+			}
+			wd.call("Reader.Close", time.Second, func() { r.Close() })
+		}
+		cancel()
+	}
+	out("wakes cancel=%d close=%d maxus=%d", cancels, closes, maxWake.Microseconds())
+	return 0
+}

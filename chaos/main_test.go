@@ -33,6 +33,7 @@ func TestMain(m *testing.M) {
 	testutil.Helper("prober", helperProber)
 	testutil.Helper("creator", helperCreator)
 	testutil.Helper("cycler", helperCycler)
+	testutil.Helper("waker", helperWaker)
 	testutil.Main(m)
 }
 
