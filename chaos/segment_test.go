@@ -237,9 +237,12 @@ func segReplaceLive(t *testing.T, l level) {
 	r := newRig(t, ty)
 	n := 0
 	for round := 0; round < l.segRounds && !ty.tooManyHangs(); round++ {
-		// Writer B writes another ring (another geometry) next to it...
+		// Writer B writes another ring next to it, of another geometry
+		// (larger frames on even rounds: a reader's buffer sized for A's
+		// frames must grow, issue 9 item 6)...
 		other := fmt.Sprintf("%s-b%d", r.name, round)
-		b := startChild(t, "writer", "DIR="+r.dir, "RING="+other, "SLOTS=4", "BYTES=32768", "GAP=1ms")
+		bytes := []string{"BYTES=131072", "BYTES=32768"}[round%2]
+		b := startChild(t, "writer", "DIR="+r.dir, "RING="+other, "SLOTS=4", bytes, "GAP=1ms")
 		b.expect(t, "ready")
 		// ... which is renamed over the ring A still writes.
 		marks := r.o.marks()
