@@ -22,7 +22,7 @@ func TestChaosWakeups(t *testing.T) {
 	dir, name := ringDir(t), testutil.Name(t)
 	w := startChild(t, "writer", "DIR="+dir, "RING="+name, "SLOTS=8", "BYTES=4096", "COUNT=1", "LINGER=1")
 	w.expect(t, "ready")
-	total, cycles := 0, l.cycles/2
+	total, cycles := 0, l.wakes
 	var maxus []string
 	for total < cycles && !ty.tooManyHangs() {
 		c := startChild(t, "waker", "DIR="+dir, "RING="+name, fmt.Sprintf("N=%d", cycles-total))
