@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -325,5 +324,3 @@ func prepareRing(t *testing.T, ty *tally, dir, name string, size, count int) boo
 	ty.fail("writer of %q: %v %v", name, rest, err)
 	return false
 }
-
-var _ = syscall.Getpid

@@ -1,7 +1,6 @@
 package chaos_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,7 +23,6 @@ import (
 
 	"github.com/framering/framering/internal/proc"
 	"github.com/framering/framering/internal/testutil"
-	"github.com/framering/framering/ring"
 )
 
 func TestMain(m *testing.M) {
@@ -614,31 +612,6 @@ func checkAccounting(ty *tally, what string, r readerResult) {
 	}
 }
 
-// finishFollower asks a follower to stop and returns its readers' results;
-// a hang, a crash or a missing result is counted into ty.
-func finishFollower(t *testing.T, ty *tally, f *child, what string) []readerResult {
-	t.Helper()
-	f.in.Close()
-	rest, err := f.Wait(lineWait + grace)
-	var out []readerResult
-	for _, l := range rest {
-		switch {
-		case strings.HasPrefix(l, "result "):
-			out = append(out, parseResult(t, l))
-		case strings.HasPrefix(l, "hang "):
-			ty.hang("%s: %s\n%s", what, l, hungStack(f.Stderr()))
-		}
-	}
-	if err != nil {
-		if bad, why := crashed(f.Stderr(), err); bad {
-			ty.crash("%s: follower: %s", what, why)
-		} else if len(out) == 0 {
-			ty.fail("%s: follower: %v", what, err)
-		}
-	}
-	return out
-}
-
 // ---------------------------------------------------------------------------
 // Files
 
@@ -663,35 +636,6 @@ func dirNames(dir string) []string {
 		out = append(out, e.Name())
 	}
 	return out
-}
-
-// events reads a child's lines into a channel of parsed events until it
-// exits; lines that are not events go to other.
-type event struct {
-	kind string // first word
-	idx  string // reader index (followers)
-	f    []string
-	at   time.Time
-	line string
-}
-
-func pump(c *child) <-chan event {
-	ch := make(chan event, 4096)
-	go func() {
-		defer close(ch)
-		for l := range c.Lines() {
-			f := strings.Fields(l)
-			if len(f) == 0 {
-				continue
-			}
-			ev := event{kind: f[0], f: f, at: time.Now(), line: l}
-			if len(f) > 1 {
-				ev.idx = f[1]
-			}
-			ch <- ev
-		}
-	}()
-	return ch
 }
 
 // fieldInt returns the integer after "key=" in f.
@@ -736,6 +680,3 @@ func withDeadline(d time.Duration, fn func(ctx context.Context) error) error {
 	defer cancel()
 	return fn(ctx)
 }
-
-var _ = bufio.NewScanner // keep bufio for helpers
-var _ = ring.Now
