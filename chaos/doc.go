@@ -50,6 +50,8 @@
 //     counting descriptors, mappings, threads, goroutines and RSS.
 //   - TestChaosWakeups: thousands of blocked reads woken by cancel or Close
 //     with a one-minute wait slice, so a lost wake-up shows as a hang.
+//   - TestChaosWriterRace: four writers open one ring at once, round after
+//     round, some replacing it: exactly one may own it (no split brain).
 //   - TestChaosSegment also checks that a writer replacing a truncated ring
 //     whose superblock survived continues its numbering.
 //
