@@ -69,7 +69,7 @@ func TestChaosKillMidFrame(t *testing.T) {
 		}
 		gen := fieldInt(strings.Fields(ready), "gen")
 		// Every reader follows this writer before it dies.
-		cond := func(idx string) bool { return o.gen[idx] >= gen }
+		cond := func(idx string) bool { return o.gen[idx] >= gen && o.up(idx) }
 		if !o.until(lineWait, cond) {
 			o.failWait(ty, fmt.Sprintf("kill %d: readers did not get a frame of generation %d (resume after the previous kill)", k, gen), cond)
 			w.kill()

@@ -166,6 +166,19 @@ func (o *observer) goneAfter(idx string, t int64) int64 {
 	return 0
 }
 
+// up reports whether reader idx follows a live writer as far as it knows:
+// it delivered a frame, and after its last writer-gone it resumed. (A
+// reader that reported a heartbeat late under load, and still waits,
+// would not report the next death: wait for up before killing.) The caller
+// holds the lock.
+func (o *observer) up(idx string) bool {
+	if o.gen[idx] == 0 {
+		return false
+	}
+	g := o.gones[idx]
+	return len(g) == 0 || o.resumeAfter(idx, g[len(g)-1]) != 0
+}
+
 func (o *observer) resumeAfter(idx string, t int64) int64 {
 	for _, r := range o.resumes[idx] {
 		if r >= t {

@@ -306,6 +306,10 @@ func segReplaceDead(t *testing.T, l level) {
 	rounds := max(l.segRounds*2, len(garbageKinds)+1)
 	for k := 0; k < rounds && !ty.tooManyHangs(); k++ {
 		// The writer dies; every reader notices.
+		if !r.o.until(lineWait, r.o.up) {
+			r.o.failWait(ty, "readers do not follow the writer", r.o.up)
+			break
+		}
 		tk := now()
 		r.w.kill()
 		r.w = nil

@@ -35,7 +35,7 @@ func TestChaosStopCont(t *testing.T) {
 	for k := 0; k < l.stops && !ty.tooManyHangs(); k++ {
 		// Frames flow before the stop (after the first one: the readers
 		// resumed at the end of the previous round).
-		flowing := func(idx string) bool { return o.gen[idx] > 0 }
+		flowing := o.up
 		if !o.until(lineWait, flowing) {
 			o.failWait(ty, fmt.Sprintf("stop %d: readers have no frame", k), flowing)
 			break
