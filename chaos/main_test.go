@@ -494,35 +494,43 @@ func startExporter(t *testing.T, dir string) *exporter {
 
 func (e *exporter) start() {
 	t := e.t
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	p, err := proc.Start("framering metrics", exec.Command(cliBin(t), "metrics", "--listen", addr, "--dir", e.dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.proc, e.url = p, "http://"+addr+"/metrics"
-	t.Cleanup(func() { e.stop() })
-	go func() {
-		for range p.Lines() {
+	for attempt := 0; ; attempt++ {
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		p, err := proc.Start("framering metrics", exec.Command(cliBin(t), "metrics", "--listen", addr, "--dir", e.dir))
+		if err != nil {
+			t.Fatal(err)
 		}
-	}()
-	// Ready when it accepts connections: whether it answers a scrape is
-	// what the scenarios test.
-	deadline := time.Now().Add(lineWait)
-	for {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			conn.Close()
-			return
+		e.proc, e.url = p, "http://"+addr+"/metrics"
+		go func() {
+			for range p.Lines() {
+			}
+		}()
+		// Ready when it accepts connections: whether it answers a scrape
+		// is what the scenarios test.
+		deadline := time.Now().Add(lineWait)
+		for {
+			conn, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				conn.Close()
+				t.Cleanup(func() { e.stop() })
+				return
+			}
+			select {
+			case <-p.Done():
+				if strings.Contains(p.Stderr(), "address already in use") && attempt < 3 {
+					break // another process took the port meanwhile: another one
+				}
+				t.Fatalf("framering metrics exited: %v; stderr: %s", p.Err(), p.Stderr())
+			default:
+				if time.Now().After(deadline) {
+					p.Kill()
+					t.Fatalf("framering metrics does not listen on %s: %v; stderr: %s", addr, err, p.Stderr())
+				}
+				time.Sleep(20 * time.Millisecond)
+				continue
+			}
+			break
 		}
-		select {
-		case <-p.Done():
-			t.Fatalf("framering metrics exited: %v; stderr: %s", p.Err(), p.Stderr())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("framering metrics does not listen on %s: %v; stderr: %s", addr, err, p.Stderr())
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
