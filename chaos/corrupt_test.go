@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -231,13 +232,15 @@ func TestChaosCorrupt(t *testing.T) {
 		runCorruptMode(t, ty, l, rng, st, pr, exp, mode, l.trials[mi], dir, name, path, g, template)
 	}
 
+	runLegacyCorrupt(t, ty, l, rng, st, pr, dir)
+
 	var oc []string
 	for k, n := range st.outcomes {
 		oc = append(oc, fmt.Sprintf("%s %d", k, n))
 	}
 	sort.Strings(oc)
-	ty.figure("trials %d (dead %d, stopped %d, running %d), reader/writer calls %d, frames delivered %d",
-		st.trials[0]+st.trials[1]+st.trials[2], st.trials[0], st.trials[1], st.trials[2], st.calls, st.delivered)
+	ty.figure("trials %d (dead %d, stopped %d, running %d), reader/writer calls %d, frames delivered %d; legacy slot trials %d",
+		st.trials[0]+st.trials[1]+st.trials[2], st.trials[0], st.trials[1], st.trials[2], st.calls, st.delivered, st.legacy)
 	ty.figure("frames from a damaged slot header accepted %d (not asserted)", st.unchecked)
 	ty.figure("CLI runs %d, scrapes %d, writer restarts %d", st.cli, st.scrapes, st.writerRestarts)
 	ty.figure("outcomes {%s}", strings.Join(oc, ", "))
@@ -248,6 +251,7 @@ type corruptStats struct {
 	trials                           [3]int
 	calls, delivered, unchecked, cli int
 	scrapes, writerRestarts          int
+	legacy                           int
 	outcomes                         map[string]int
 }
 
@@ -442,4 +446,62 @@ func runCorruptMode(t *testing.T, ty *tally, l level, rng *rand.Rand, st *corrup
 	if h := ty.hangCount() - hangs0; h >= ty.maxHangs {
 		ty.figure("%s: STOPPED EARLY after %d hangs, at trial %d of %d", mode, h, st.trials[mi], trials)
 	}
+}
+
+// legacyFields are the legacy slot's header fields (legacy/doc.go).
+var legacyFields = []field{{"width", 0, 4}, {"height", 4, 4}, {"channels", 8, 4}, {"timestamp_ms", 12, 8}, {"frame_valid", 20, 4}}
+
+// runLegacyCorrupt damages the 24-byte header of a legacy slot holding a
+// 64x64 BGR frame (random bytes, flipped bits, 0, 1, -1, 2^20, 2^31-1, the
+// other sizes) and reads it with the legacy reader under a deadline: no
+// hang, no crash, and a frame it returns has exactly the pixels its header
+// names.
+func runLegacyCorrupt(t *testing.T, ty *tally, l level, rng *rand.Rand, st *corruptStats, pr *prober, dir string) {
+	const name = "legacy-victim"
+	good := make([]byte, 24+64*64*3)
+	binary.LittleEndian.PutUint32(good[0:], 64)
+	binary.LittleEndian.PutUint32(good[4:], 64)
+	binary.LittleEndian.PutUint32(good[8:], 3)
+	binary.LittleEndian.PutUint64(good[12:], 1700000000000)
+	binary.LittleEndian.PutUint32(good[20:], 1)
+	hangs0 := ty.hangCount()
+	trials := l.trials[0] / 2
+	for k := 0; k < trials && ty.hangCount()-hangs0 < ty.maxHangs; k++ {
+		cur := slices.Clone(good)
+		var desc []string
+		for range 1 + rng.IntN(3) {
+			f := legacyFields[rng.IntN(len(legacyFields))]
+			old := slices.Clone(cur[f.off : f.off+f.size])
+			var nb []byte
+			if rng.IntN(2) == 0 {
+				nb = value(rng, old, f, ring.Geometry{Slots: 8})
+			} else {
+				nb = make([]byte, f.size)
+				specials := []uint32{0, 1, math.MaxUint32, 1 << 20, 1<<20 + 1, math.MaxInt32, 4, 2}
+				binary.LittleEndian.PutUint32(nb, specials[rng.IntN(len(specials))])
+			}
+			copy(cur[f.off:], nb)
+			desc = append(desc, fmt.Sprintf("%s %x->%x", f.name, old, nb))
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), cur, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		what := fmt.Sprintf("legacy trial %d [%s]", k, strings.Join(desc, "; "))
+		res := pr.run(what, trial{Dir: dir, Legacy: name, Ops: []string{"legacy"}, CallMs: 300})
+		st.legacy++
+		for _, r := range res {
+			key := "legacy: " + r.Outcome
+			if r.Outcome == "err" {
+				key += " " + r.Class
+			}
+			for c := range r.Errs {
+				key += " then " + c
+			}
+			st.outcomes[key]++
+			if len(r.Bad) > 0 {
+				ty.fail("%s: the legacy reader returned a frame whose %d pixel bytes do not match its header", what, r.Bad[0])
+			}
+		}
+	}
+	os.Remove(filepath.Join(dir, name))
 }

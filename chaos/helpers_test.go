@@ -651,12 +651,17 @@ func probe(wd *watchdog, tr *trial, op string) opResult {
 		if err != nil {
 			return failed(err)
 		}
+		var f legacy.Frame
 		wd.call("legacy Reader.Read", call, func() {
-			err = withDeadline(call, func(ctx context.Context) error { _, err := lr.Read(ctx, nil); return err })
+			err = withDeadline(call, func(ctx context.Context) error { f, err = lr.Read(ctx, nil); return err })
 		})
-		if err != nil {
+		switch {
+		case err != nil:
 			note(err)
-		} else {
+		case f.Width <= 0 || f.Height <= 0 || f.Channels <= 0 || int64(f.Width)*int64(f.Height)*int64(f.Channels) != int64(len(f.Pixels)):
+			// A frame whose pixels do not match its header.
+			res.Bad = append(res.Bad, uint64(len(f.Pixels)))
+		default:
 			res.Delivered++
 		}
 		wd.call("legacy Reader.Close", call, func() { lr.Close() })
