@@ -243,20 +243,18 @@ func helperWriter() int {
 	}
 	out("ready gen=%d pid=%d head=%d", w.Generation(), os.Getpid(), w.Stats().Ring.Head)
 	var stop atomic.Bool
-	hold := os.Getenv("HOLD") == "1"
+	var hold atomic.Bool
+	hold.Store(os.Getenv("HOLD") == "1")
 	go func() {
 		for l := range in {
-			if l == "go" && hold {
-				hold = false
-				continue
+			if l == "go" {
+				hold.Store(false)
 			}
 		}
 		stop.Store(true)
 	}()
-	if hold {
-		for hold && !stop.Load() {
-			time.Sleep(time.Millisecond)
-		}
+	for hold.Load() && !stop.Load() {
+		time.Sleep(time.Millisecond)
 	}
 	count, gap, burst := envInt("COUNT", 0), envDur("GAP", 0), max(envInt("BURST", 1), 1)
 	midAfter := envInt("MIDFRAME_AFTER", -1)
