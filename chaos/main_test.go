@@ -302,7 +302,7 @@ func (c *child) expect(t *testing.T, prefix string) string {
 // crashed reports whether a finished child died of a panic, a runtime fatal
 // error or a signal it did not get from us, with an excerpt of its stderr.
 func crashed(stderr string, err error) (bool, string) {
-	for _, m := range []string{"panic: ", "fatal error: ", "SIGSEGV", "SIGBUS", "unexpected signal", "runtime error"} {
+	for _, m := range []string{"panic: ", "fatal error: ", "SIGSEGV", "SIGBUS", "unexpected signal", "runtime error", "WARNING: DATA RACE"} {
 		if i := strings.Index(stderr, m); i >= 0 {
 			return true, excerpt(stderr[i:], 1200)
 		}
