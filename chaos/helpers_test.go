@@ -1145,11 +1145,11 @@ func helperWaker() int {
 			}
 			done <- err
 		}()
-		// Wake it at once or a little later: the race is between the read's
-		// last look and its futex wait.
+		// Wake it after 0 to 100 µs, spinning (a sleep that short is not
+		// precise): the race is between the read's last look and its futex
+		// wait, a window of microseconds somewhere in there.
 		seed = seed*6364136223846793005 + 1442695040888963407
-		if d := time.Duration(seed>>33) % (300 * time.Microsecond); seed>>32&1 == 1 {
-			time.Sleep(d)
+		for until := ring.Now() + int64(seed>>33)%100_000; ring.Now() < until; {
 		}
 		byClose := i%2 == 1
 		what := fmt.Sprintf("%s woken by cancel (cycle %d)", api, i)

@@ -52,7 +52,7 @@ type level struct {
 
 var levels = map[string]level{
 	"short": {name: "short", kills: 20, createKills: 24, stops: 3, trials: [3]int{120, 60, 120},
-		cliEvery: 8, frames32: 8000, cycles: 10000, maxHangs: 3, segRounds: 2, wakes: 5000},
+		cliEvery: 8, frames32: 8000, cycles: 10000, maxHangs: 3, segRounds: 2, wakes: 10000},
 	"full": {name: "full", kills: 100, createKills: 100, stops: 10, trials: [3]int{400, 300, 500},
 		cliEvery: 2, frames32: 60000, cycles: 10000, maxHangs: 10, segRounds: 10, wakes: 50000},
 }
