@@ -37,7 +37,7 @@
 //   - TestChaosStopCont: SIGSTOP the writer; readers report it hung, and
 //     resume after SIGCONT.
 //   - TestChaosSegment: truncate, remove and replace the segment under live
-//     readers and a live writer.
+//     readers and a live writer; truncate it inside a ReadInPlace callback.
 //   - TestChaosCorrupt: random byte corruption of the superblock and the slot
 //     headers, with the writer dead, stopped and running, against every
 //     reader API and every CLI command under a deadline.

@@ -26,6 +26,7 @@ import (
 	"unsafe"
 
 	"github.com/framering/framering/consumer"
+	"github.com/framering/framering/internal/layout"
 	"github.com/framering/framering/internal/pattern"
 	"github.com/framering/framering/legacy"
 	"github.com/framering/framering/producer"
@@ -559,7 +560,7 @@ type trial struct {
 	Dir    string
 	Ring   string
 	Legacy string   // legacy object name for the "legacy" op
-	Ops    []string // read, acquire, inplace, openwait, readnewest, writer, legacy
+	Ops    []string // read, acquire, inplace, openwait, readnewest, writer, legacy, inplace-truncate
 	CallMs int      // deadline of one call
 	Reads  int      // calls per read op
 	Mode   string   // ordered|latest
@@ -663,6 +664,39 @@ func probe(wd *watchdog, tr *trial, op string) opResult {
 			res.Delivered++
 		}
 		wd.call("legacy Reader.Close", call, func() { lr.Close() })
+		return res
+	case "inplace-truncate":
+		// Another process truncates the ring while a ReadInPlace callback
+		// works on a frame: the cut keeps the frame's slot header and drops
+		// its payload, so the callback faults and the seqlock does not move.
+		var r *consumer.Reader
+		var err error
+		wd.call("consumer.Open", call, func() { r, err = consumer.Open(tr.Ring, opts) })
+		if err != nil {
+			return failed(err)
+		}
+		g := r.Geometry()
+		wd.call("Reader.ReadInPlace", call, func() {
+			err = withDeadline(call, func(ctx context.Context) error {
+				return r.ReadInPlace(ctx, func(f *ring.Frame) error {
+					slot := int64(f.Number % uint64(g.Slots))
+					cut := layout.SuperblockSize + slot*layout.SlotStride(g) + layout.PayloadOffset(g)
+					if err := os.Truncate(ring.Path(tr.Dir, tr.Ring), cut); err != nil {
+						return err
+					}
+					return pattern.Check(f.Data, f.Number) // faults
+				})
+			})
+		})
+		if err != nil {
+			note(err)
+		}
+		st := r.Stats()
+		res.Delivered = int(st.Delivered)
+		if st.Delivered+st.Dropped() != st.Last-st.WindowStart+1 {
+			res.Bad = append(res.Bad, st.Last)
+		}
+		wd.call("Reader.Close", call, func() { r.Close() })
 		return res
 	case "openwait":
 		var r *consumer.Reader

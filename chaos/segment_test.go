@@ -117,6 +117,7 @@ func TestChaosSegment(t *testing.T) {
 	l := chaosLevel(t)
 	t.Run("truncate-live", func(t *testing.T) { segTruncateLive(t, l, false) })
 	t.Run("truncate-unaligned", func(t *testing.T) { segTruncateLive(t, l, true) })
+	t.Run("truncate-in-callback", func(t *testing.T) { segTruncateInCallback(t, l) })
 	t.Run("remove-live", func(t *testing.T) { segRemoveLive(t, l) })
 	t.Run("replace-live", func(t *testing.T) { segReplaceLive(t, l) })
 	t.Run("replace-dead", func(t *testing.T) { segReplaceDead(t, l) })
@@ -361,4 +362,51 @@ func segReplaceDead(t *testing.T, l level) {
 	}
 	r.finish("garbage")
 	ty.figure("segments replaced by garbage or truncated %d, %s", n, r.errFigures())
+}
+
+// segTruncateInCallback truncates the ring while a ReadInPlace callback
+// works on a frame (from inside the callback, so it always lands there),
+// keeping the frame's slot header and dropping its payload: the callback
+// faults, and the seqlock never moved. ReadInPlace must report the
+// truncation, and the frame must not count as delivered: the reader's
+// function never got to finish with it.
+func segTruncateInCallback(t *testing.T, l level) {
+	ty := newTally(t, l, "segment truncated inside a ReadInPlace callback")
+	dir := ringDir(t)
+	tdir := ringDir(t)
+	if !prepareRing(t, ty, tdir, "template", 65536, 16) {
+		t.FailNow()
+	}
+	template, err := os.ReadFile(ring.Path(tdir, "template"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := newProber(t, ty)
+	defer pr.close()
+	n, counted := 0, 0
+	for k := 0; k < 8; k++ {
+		path := ring.Path(dir, "victim")
+		os.Remove(path)
+		if err := os.WriteFile(path, template, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		start := []string{"oldest", "newest"}[k%2]
+		what := fmt.Sprintf("truncated inside the callback (start at %s, %s)", start, []string{"ordered", "latest"}[k/2%2])
+		res := pr.run(what, trial{Dir: dir, Ring: "victim", Ops: []string{"inplace-truncate"}, CallMs: 1000, Start: start,
+			Mode: []string{"ordered", "latest"}[k/2%2], HungMs: 1000, Slice: 20})
+		n++
+		for _, r := range res {
+			if r.Errs["truncated"] != 1 {
+				ty.fail("%s: ReadInPlace returned %v, want ErrTruncated (%v)", what, r.Errs, r.First)
+			}
+			if r.Delivered != 0 {
+				counted++
+				ty.fail("%s: ReadInPlace reported the truncation, but Stats.Delivered counts the frame (%d)", what, r.Delivered)
+			}
+			if len(r.Bad) > 0 {
+				ty.fail("%s: delivered + dropped != frames in the window", what)
+			}
+		}
+	}
+	ty.figure("truncations inside a callback %d, frames counted delivered anyway %d", n, counted)
 }
