@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -189,7 +190,9 @@ func value(rng *rand.Rand, old []byte, f field, g ring.Geometry) []byte {
 // TestChaosCorrupt damages the superblock and slot headers of a ring at
 // random (see corruption) in at least 1,000 trials in the full suite, with
 // the writer dead (no lock), stopped (lock held, heartbeat stale) and
-// running (publishing a frame every ms while the bytes change under it).
+// running (publishing a frame every ms while the bytes change under it;
+// before the next trial it has rewritten every slot, so that a damaged
+// slot header is only ever seen by the trial that damaged it).
 // Each trial runs every reader API (Open + Read, Acquire/Release,
 // ReadInPlace, OpenWait + Read) in a prober child with a 300 ms deadline
 // per call, and, with the writer dead or stopped, a writer's Open of the
@@ -273,6 +276,8 @@ func runCorruptMode(t *testing.T, ty *tally, l level, rng *rand.Rand, st *corrup
 		}
 		os.Remove(path)
 	}()
+	var damagedAt uint64
+	var ok bool
 	startWriter := func() bool {
 		w = startChild(t, "writer", "DIR="+dir, "RING="+name, "SLOTS=8", fmt.Sprintf("BYTES=%d", g.PayloadCap), "META=64", "GAP=1ms")
 		if _, err := w.Expect("ready", lineWait); err != nil {
@@ -369,6 +374,13 @@ func runCorruptMode(t *testing.T, ty *tally, l level, rng *rand.Rand, st *corrup
 				f.WriteAt(d.new, d.off)
 			}
 			f.Close()
+			// Where the writer was when the damage landed: before the next
+			// trial it must have rewritten every slot since, so that no
+			// damaged slot header of this trial outlives it.
+			if damagedAt, ok = writerAt(w); !ok {
+				ty.fail("%s: the writer does not answer", what)
+				return
+			}
 		}
 		ops := []string{"read", "acquire", "inplace", "openwait"}
 		if mode != "running" {
@@ -442,6 +454,19 @@ func runCorruptMode(t *testing.T, ty *tally, l level, rng *rand.Rand, st *corrup
 		}
 		exp.scrape(ty, what, true)
 		st.scrapes++
+		if mode == "running" {
+			for deadline := time.Now().Add(lineWait); ; {
+				at, ok := writerAt(w)
+				if !ok || time.Now().After(deadline) {
+					ty.fail("%s: the writer does not answer, or publishes nothing (at frame %d)", what, at)
+					return
+				}
+				if at > damagedAt+uint64(g.Slots) {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
 	}
 	if h := ty.hangCount() - hangs0; h >= ty.maxHangs {
 		ty.figure("%s: STOPPED EARLY after %d hangs, at trial %d of %d", mode, h, st.trials[mi], trials)
@@ -504,4 +529,18 @@ func runLegacyCorrupt(t *testing.T, ty *tally, l level, rng *rand.Rand, st *corr
 		}
 	}
 	os.Remove(filepath.Join(dir, name))
+}
+
+// writerAt asks a writer child which frame it committed last.
+func writerAt(w *child) (uint64, bool) {
+	if w.send("where") != nil {
+		return 0, false
+	}
+	l, err := w.Expect("at ", lineWait)
+	if err != nil {
+		return 0, false
+	}
+	var n uint64
+	_, err = fmt.Sscanf(l, "at %d", &n)
+	return n, err == nil
 }

@@ -209,6 +209,8 @@ func guarded(fn func()) (faulted bool) {
 //	SLOTS, BYTES, META geometry (8, 4096, 64)
 //	WAIT_GO=1          print "pid P" and wait for "go" before Open
 //	HOLD=1             after Open, wait for "go" before publishing
+//	                   ("where" on stdin prints "at N", the last frame
+//	                   committed)
 //	COUNT              frames to publish; 0: until stdin closes
 //	GAP                pause between frames (or bursts)
 //	BURST              frames published back to back between pauses (1)
@@ -246,10 +248,14 @@ func helperWriter() int {
 	var stop atomic.Bool
 	var hold atomic.Bool
 	hold.Store(os.Getenv("HOLD") == "1")
+	var published atomic.Uint64 // the last frame committed
 	go func() {
 		for l := range in {
-			if l == "go" {
+			switch l {
+			case "go":
 				hold.Store(false)
+			case "where":
+				out("at %d", published.Load())
 			}
 		}
 		stop.Store(true)
@@ -320,6 +326,7 @@ func helperWriter() int {
 			return 1
 		}
 		last, next = n, n+1
+		published.Store(n)
 		if gap > 0 && (i+1)%burst == 0 {
 			time.Sleep(gap)
 		}
