@@ -237,3 +237,72 @@ func BenchmarkWakeLatency(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWakeOnStop measures how long a read blocked in its futex wait
+// (a one-hour slice) takes to return after Close or a cancelled context,
+// with futex_waitv and with the FUTEX_WAIT fallback. One iteration is one
+// stop; the read is given 1 ms to get into the kernel first.
+func BenchmarkWakeOnStop(b *testing.B) {
+	for _, how := range []string{"cancel", "close"} {
+		for _, fallback := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/fallback=%v", how, fallback), func(b *testing.B) {
+				if !fallback && !shm.HaveWaitv() {
+					b.Skip("no futex_waitv")
+				}
+				shm.ForceFallback(fallback)
+				defer shm.ForceFallback(false)
+				dir, name := testutil.ShmDir(b), testutil.Name(b)
+				w, err := producer.Open(name, producer.Options{Dir: dir, Slots: 4, MaxFrameBytes: 64})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer w.Remove()
+				var h hist.Histogram
+				opts := consumer.Options{Dir: dir, StartAt: consumer.Next, WaitSlice: time.Hour}
+				var shared *consumer.Reader
+				if how == "cancel" {
+					if shared, err = consumer.Open(name, opts); err != nil {
+						b.Fatal(err)
+					}
+					defer shared.Close()
+				}
+				for b.Loop() {
+					r := shared
+					if r == nil {
+						if r, err = consumer.Open(name, opts); err != nil {
+							b.Fatal(err)
+						}
+					}
+					waiting := make(chan struct{}, 1)
+					r.SetBeforeWait(func() {
+						select {
+						case waiting <- struct{}{}:
+						default:
+						}
+					})
+					ctx, cancel := context.WithCancel(context.Background())
+					done := make(chan int64, 1)
+					go func() {
+						r.Read(ctx, nil)
+						done <- ring.Now()
+					}()
+					<-waiting
+					time.Sleep(time.Millisecond)
+					t0 := ring.Now()
+					if how == "cancel" {
+						cancel()
+					} else {
+						r.Close()
+					}
+					h.Record(<-done - t0)
+					cancel()
+				}
+				s := h.Snapshot().Latency()
+				b.ReportMetric(float64(s.Quantile(0.5)), "p50_ns")
+				b.ReportMetric(float64(s.Quantile(0.99)), "p99_ns")
+				b.ReportMetric(float64(s.Max()), "max_ns")
+				b.ReportMetric(0, "ns/op")
+			})
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -67,12 +66,17 @@ type Options struct {
 	Mode Mode
 	// StartAt is where the window begins; zero means Newest.
 	StartAt Position
-	// Spin is how long a read busy-polls before it sleeps on the futex.
-	// Zero means no spinning. Spinning cuts wake-up latency to about a
-	// microsecond and burns a core while it lasts.
+	// Spin is how long a read busy-polls the head before it sleeps on the
+	// futex. Zero means no spinning. It is capped at WaitSlice: a read
+	// never spins longer than that without probing the writer and
+	// sleeping. Spinning cuts wake-up latency to about a microsecond and
+	// burns a core while it lasts; see Waiting in the package
+	// documentation for when it helps and when it hurts.
 	Spin time.Duration
-	// WaitSlice bounds one futex sleep; after each slice the reader checks
-	// the writer's liveness. Zero means 100 ms.
+	// WaitSlice bounds one futex sleep; after each slice in which no frame
+	// came the reader checks the writer's liveness. Zero means 100 ms.
+	// Close and a cancelled context end a sleep at once whatever the
+	// slice (see Waiting).
 	WaitSlice time.Duration
 	// HungAfter is how old the writer's heartbeat may get before the
 	// writer counts as gone although its process lives. Zero means 1 s.
@@ -109,7 +113,14 @@ type Reader struct {
 	cleanup runtime.Cleanup
 	geo     ring.Geometry
 	geoPub  atomic.Pointer[ring.Geometry] // geo, for Geometry without mu
-	notify  atomic.Pointer[atomic.Uint32] // for Close's wake from another goroutine
+
+	// waker is the reader's private futex word, waited on together with
+	// the ring's Notify: Close and a cancelled context poke it, and a
+	// blocked read returns at once, even when the poke lands between its
+	// last check and its sleep (see wait.go).
+	waker      shm.Waker
+	stopCancel func() bool // the context.AfterFunc of the read that is waiting, if armed
+	beforeWait func()      // test hook: runs right before every futex wait
 
 	seq     seqlock.Reader
 	started bool
@@ -119,7 +130,16 @@ type Reader struct {
 	meta    []byte
 	view    viewState
 
+	// Bounded retries and absurd heads (wait.go).
+	tornFrame  uint64 // the frame the torn attempts were on
+	tornCount  int    // consecutive torn attempts on tornFrame
+	badHead    uint64 // the head the last read refused as corrupt
+	badHeadSet bool
+
 	closeWaits atomic.Int32 // Close calls that waited for a view (tests watch it)
+	// What waiting reads did, for tests and benchmarks: loop turns of
+	// pick, futex waits, writer probes.
+	loops, waits, probes atomic.Uint64
 
 	st counters
 }
@@ -141,12 +161,18 @@ type counters struct {
 	retries, gone, resumes, resets          atomic.Uint64
 	lag                                     atomic.Uint64
 	windowStart, last                       atomic.Uint64
+	closedWindows                           atomic.Uint64 // frames of the windows closed by resets
 	writerDown                              atomic.Bool
 	latency                                 hist.Histogram
 }
 
+// absurdHead is the smallest Head a reader refuses (D4): head+1 or
+// head+Slots could wrap, and no writer gets there by counting frames.
+const absurdHead = layout.AbsurdNumber
+
 // Open opens ring name for reading. It fails with [ring.ErrNotFound] if
-// the ring does not exist; [OpenWait] waits for it instead.
+// the ring does not exist; [OpenWait] waits for it instead. A ring whose
+// Head is 2^63 or more is refused as corrupt ([ring.ErrCorrupt]).
 func Open(name string, opts Options) (*Reader, error) {
 	if err := ring.CheckName(name); err != nil {
 		return nil, err
@@ -162,7 +188,13 @@ func Open(name string, opts Options) (*Reader, error) {
 	if err := r.attach(); err != nil {
 		return nil, err
 	}
-	shm.Guard(func() error { r.start(r.seg.Head().Load()); return nil })
+	var head uint64
+	shm.Guard(func() error { head = r.seg.Head().Load(); return nil })
+	if head >= absurdHead {
+		r.sf.Close()
+		return nil, fmt.Errorf("open ring %q: %w: head %d is 2^63 or more", name, ring.ErrCorrupt, head)
+	}
+	r.start(head, opts.StartAt)
 	// A Reader dropped without Close is unmapped when the GC finds it.
 	r.cleanup = runtime.AddCleanup(r, func(m *mapped) { m.sf.Close() }, r.mapped)
 	return r, nil
@@ -207,7 +239,6 @@ func (r *Reader) attach() error {
 		r.mapped = &mapped{}
 	}
 	r.mapped.sf = sf
-	r.notify.Store(sf.Seg.Notify())
 	return old.Close()
 }
 
@@ -238,9 +269,7 @@ func (r *Reader) Close() error {
 		return nil
 	}
 	defer close(r.done)
-	if n := r.notify.Load(); n != nil {
-		shm.Guard(func() error { shm.FutexWake(n, math.MaxInt32); return nil })
-	}
+	r.waker.Poke()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.view.out {
@@ -253,8 +282,17 @@ func (r *Reader) Close() error {
 	return r.sf.Close()
 }
 
-// Stats is a snapshot of a reader's counters. For every reader, Delivered
-// + Dropped() equals the frames published from WindowStart to Last.
+// Stats is a snapshot of a reader's counters. For every reader, at every
+// moment, Delivered + Dropped() == Considered: every frame published in
+// the reader's windows was delivered or counted as dropped exactly once.
+//
+// A window runs from the frame [Options.StartAt] picks at Open
+// (WindowStart) to the last frame considered (Last). A writer restart, or a
+// replacement that carries the numbering over, continues the window. A
+// reset (the ring was created again from scratch under the same name, its
+// numbering went back) closes the window and opens a new one at the
+// oldest frame of the new numbering: Resets counts them, WindowStart and
+// Last then describe the new window, and Considered sums all of them.
 type Stats struct {
 	Delivered   uint64 // frames returned (copy) or released valid (view)
 	Lapped      uint64 // Ordered: frames overwritten before the reader got to them
@@ -267,8 +305,9 @@ type Stats struct {
 	Resumes     uint64 // times a writer came back
 	Resets      uint64 // times the frame numbering started again (ring recreated from scratch)
 	Lag         uint64 // frames between the last delivered one and the newest, at that time
-	WindowStart uint64 // first frame number of the window
-	Last        uint64 // last frame number considered (delivered or dropped)
+	WindowStart uint64 // first frame number of the current window
+	Last        uint64 // last frame number considered (delivered or dropped); WindowStart-1 before the first
+	Considered  uint64 // frames in all windows so far: Delivered + Dropped()
 	WriterUp    bool   // false between writer-gone and resume
 	// Latency is publish start -> delivery (CLOCK_MONOTONIC).
 	Latency ring.Latency
@@ -281,6 +320,10 @@ func (s Stats) Dropped() uint64 {
 
 // Stats returns the reader's counters. Safe from any goroutine.
 func (r *Reader) Stats() Stats {
+	ws, last := r.st.windowStart.Load(), r.st.last.Load()
+	if last+1 < ws {
+		last = ws - 1 // a read stored them in between
+	}
 	return Stats{
 		Delivered:   r.st.delivered.Load(),
 		Lapped:      r.st.lapped.Load(),
@@ -293,17 +336,18 @@ func (r *Reader) Stats() Stats {
 		Resumes:     r.st.resumes.Load(),
 		Resets:      r.st.resets.Load(),
 		Lag:         r.st.lag.Load(),
-		WindowStart: r.st.windowStart.Load(),
-		Last:        r.st.last.Load(),
+		WindowStart: ws,
+		Last:        last,
+		Considered:  r.st.closedWindows.Load() + (last + 1 - ws),
 		WriterUp:    !r.st.writerDown.Load(),
 		Latency:     r.st.latency.Snapshot().Latency(),
 	}
 }
 
-// start sets the window's first frame from the head at open.
-func (r *Reader) start(head uint64) {
+// start opens a window at the frame pos picks given the head.
+func (r *Reader) start(head uint64, pos Position) {
 	n := uint64(r.geo.Slots)
-	switch r.opts.StartAt {
+	switch pos {
 	case Next:
 		r.next = head + 1
 	case Oldest:
@@ -316,38 +360,74 @@ func (r *Reader) start(head uint64) {
 	}
 	r.started = true
 	r.st.windowStart.Store(r.next)
+	r.st.last.Store(r.next - 1)
 }
 
 // candidate picks the frame to read given the head, counting what it
-// passes over. ok is false when there is nothing new.
-func (r *Reader) candidate(head uint64) (uint64, bool) {
+// passes over. ok is false when there is nothing new. why is set, and
+// nothing counted, when the head is not backed by the slots (D4).
+func (r *Reader) candidate(head uint64) (n uint64, ok bool, why string) {
 	if head+1 < r.next {
 		// The numbering went back: the ring was recreated from scratch.
+		// Close this window and open one at the oldest frame.
 		r.st.resets.Add(1)
-		r.started = false
-		r.opts.StartAt = Oldest
-		r.start(head)
+		ws, last := r.st.windowStart.Load(), r.st.last.Load()
+		r.st.closedWindows.Add(last + 1 - ws)
+		r.start(head, Oldest)
 	}
 	if r.next > head {
-		return 0, false
+		return 0, false, ""
 	}
+	slots := uint64(r.geo.Slots)
 	switch r.opts.Mode {
 	case Latest:
 		if head > r.next {
+			if head-r.next >= slots {
+				if why := r.unbacked(head); why != "" {
+					return 0, false, why
+				}
+			}
 			r.st.skipped.Add(head - r.next)
 			r.next = head
 		}
 	default:
-		if n := uint64(r.geo.Slots); head-r.next >= n {
+		if head-r.next >= slots {
+			if why := r.unbacked(head); why != "" {
+				return 0, false, why
+			}
 			// Lapped. Resume half a ring behind the head, not at the oldest
 			// slot: the writer overwrites that one next, and a reader that
 			// is slower than the writer would be lapped again at once.
-			resume := head - n/2 + 1
+			resume := head - slots/2 + 1
 			r.st.lapped.Add(resume - r.next)
 			r.next = resume
 		}
 	}
-	return r.next, true
+	return r.next, true, ""
+}
+
+// unbacked checks, before a jump of a whole ring or more is counted, that
+// the slot of frame head does not hold an older frame: the writer stores
+// Head only after committing the frame's slot, and a slot only ever gets a
+// newer frame or none (0), so an older one means a head that the slots do
+// not back (a broken writer, an altered file). It returns why, or "".
+func (r *Reader) unbacked(head uint64) string {
+	slot := r.seg.Slot(head)
+	seq := slot.SeqWord()
+	for try := 0; try < 4; try++ {
+		s1, even := r.seq.Begin(seq)
+		if !even {
+			return "" // being written: the writer is there, believe it
+		}
+		fn := slot.FrameNo // racy copy, validated below
+		if r.seq.Validate(seq, s1) {
+			if fn != 0 && fn < head {
+				return fmt.Sprintf("head %d is not backed by the slots (the slot of frame %d holds frame %d)", head, head, fn)
+			}
+			return ""
+		}
+	}
+	return ""
 }
 
 // errGone builds the ErrWriterGone error for why.
@@ -360,110 +440,13 @@ func (r *Reader) errGone(why string) error {
 
 // writerState reports whether the writer is alive, and if not, why.
 func (r *Reader) writerState() (bool, string) {
+	r.probes.Add(1)
 	l := r.sf.Writer(r.opts.HungAfter)
 	return l.Alive, l.Why
 }
 
-// pick blocks until there is a frame to read and returns its number.
-func (r *Reader) pick(ctx context.Context) (uint64, error) {
-	var spinUntil int64
-	for {
-		if r.closed.Load() {
-			return 0, fmt.Errorf("ring %q: %w", r.name, ring.ErrClosed)
-		}
-		if r.gone {
-			if err := r.awaitWriter(ctx); err != nil {
-				return 0, err
-			}
-		}
-		head := r.seg.Head().Load()
-		if !r.started {
-			r.start(head)
-		}
-		if n, ok := r.candidate(head); ok {
-			r.head = head
-			return n, nil
-		}
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		if r.opts.Spin > 0 {
-			now := ring.Now()
-			if spinUntil == 0 {
-				spinUntil = now + int64(r.opts.Spin)
-			}
-			if now < spinUntil {
-				for i := 0; i < 128 && r.seg.Head().Load() == head; i++ {
-				}
-				continue
-			}
-		}
-		if err := r.sleep(ctx, head); err != nil {
-			return 0, err
-		}
-	}
-}
-
-// sleep waits on the futex for one slice, or until the deadline. If no
-// frame came and the writer is gone, it returns ErrWriterGone.
-func (r *Reader) sleep(ctx context.Context, head uint64) error {
-	notify := r.seg.Notify()
-	v := notify.Load()
-	if r.seg.Head().Load() != head {
-		return nil
-	}
-	slice := r.opts.WaitSlice
-	if dl, ok := ctx.Deadline(); ok {
-		left := time.Until(dl)
-		if left <= 0 {
-			return ctx.Err()
-		}
-		slice = min(slice, left)
-	}
-	var stop func() bool
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, func() { shm.FutexWake(notify, math.MaxInt32) })
-	}
-	shm.FutexWait(notify, v, slice)
-	if stop != nil {
-		stop()
-	}
-	if r.seg.Head().Load() != head || r.closed.Load() || ctx.Err() != nil {
-		return nil
-	}
-	if alive, why := r.writerState(); !alive {
-		return r.errGone(why)
-	}
-	return nil
-}
-
-// awaitWriter waits until a writer is back, re-mapping if it replaced the
-// segment.
-func (r *Reader) awaitWriter(ctx context.Context) error {
-	for {
-		if r.closed.Load() {
-			return fmt.Errorf("ring %q: %w", r.name, ring.ErrClosed)
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if r.sf.Replaced() {
-			if err := r.attach(); err == nil {
-				r.resume()
-				return nil
-			}
-		} else if alive, _ := r.writerState(); alive {
-			r.resume()
-			return nil
-		}
-		notify := r.seg.Notify()
-		v := notify.Load()
-		slice := min(r.opts.WaitSlice, 50*time.Millisecond)
-		if dl, ok := ctx.Deadline(); ok {
-			slice = min(slice, max(time.Until(dl), time.Millisecond))
-		}
-		shm.FutexWait(notify, v, slice)
-	}
+func (r *Reader) errClosed() error {
+	return fmt.Errorf("ring %q: %w", r.name, ring.ErrClosed)
 }
 
 func (r *Reader) resume() {

@@ -28,3 +28,21 @@ func (r *Reader) Busy() bool {
 	}
 	return true
 }
+
+// SetBeforeWait installs a hook that runs right before every futex wait of
+// a read: a test lands a Close or a cancel in the window between the
+// read's last check and its sleep.
+func (r *Reader) SetBeforeWait(fn func()) { r.beforeWait = fn }
+
+// Pokes is how many times the reader's wake word was poked (by Close or a
+// cancelled context).
+func (r *Reader) Pokes() uint64 { return r.waker.Pokes() }
+
+// WaitCounts returns what waiting reads did so far: turns of the pick
+// loop, futex waits, writer probes.
+func (r *Reader) WaitCounts() (loops, waits, probes uint64) {
+	return r.loops.Load(), r.waits.Load(), r.probes.Load()
+}
+
+// TornBound is the reader's bound on consecutive torn attempts.
+const TornBound = tornBound

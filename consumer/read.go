@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"time"
 
 	"github.com/framering/framering/internal/shm"
@@ -42,6 +41,12 @@ func (r *Reader) attempt(n uint64, dst *[]byte, copyOut bool, f *ring.Frame) (ou
 		if !r.seq.Validate(seq, s1) {
 			return torn, 0, nil
 		}
+		if hdr.FrameNo != 0 && hdr.FrameNo < n {
+			// Frame n <= Head, yet its slot holds an older frame: the head
+			// is ahead of the slots (§6). Not lost: corrupt.
+			return got, 0, r.corruptFrame(n, fmt.Errorf("%w: frame %d: its slot holds frame %d, older (the head is ahead of the slots)",
+				ring.ErrCorrupt, n, hdr.FrameNo))
+		}
 		return lost, 0, nil
 	}
 	fi, metaLen, err := hdr.Info(r.geo)
@@ -49,11 +54,7 @@ func (r *Reader) attempt(n uint64, dst *[]byte, copyOut bool, f *ring.Frame) (ou
 		if !r.seq.Validate(seq, s1) {
 			return torn, 0, nil
 		}
-		// Skip the frame, so an ordered reader does not trip on it forever.
-		r.next = n + 1
-		r.st.corrupt.Add(1)
-		r.st.last.Store(n)
-		return got, 0, fmt.Errorf("read ring %q: %w (frame skipped)", r.name, err)
+		return got, 0, r.corruptFrame(n, err)
 	}
 	*f = ring.Frame{
 		FrameInfo:  fi,
@@ -86,6 +87,15 @@ func (r *Reader) attempt(n uint64, dst *[]byte, copyOut bool, f *ring.Frame) (ou
 	}
 	f.Data, f.Meta = out, r.meta
 	return got, s1, nil
+}
+
+// corruptFrame counts frame n as corrupt and skips it, so that an ordered
+// reader does not trip on it forever, and returns the read's error.
+func (r *Reader) corruptFrame(n uint64, err error) error {
+	r.next = n + 1
+	r.st.corrupt.Add(1)
+	r.st.last.Store(n)
+	return fmt.Errorf("read ring %q: %w (frame skipped)", r.name, err)
 }
 
 // deliver counts frame n as delivered.
@@ -132,7 +142,8 @@ func (r *Reader) acquire(ctx context.Context, dst *[]byte, copyOut bool, f *ring
 	if r.view.out {
 		return 0, fmt.Errorf("ring %q: %w", r.name, ring.ErrViewOutstanding)
 	}
-	for spins := 0; ; spins++ {
+	defer r.disarm()
+	for {
 		var n, s1 uint64
 		var oc outcome
 		// Guard the whole step: the superblock page can vanish too.
@@ -142,6 +153,9 @@ func (r *Reader) acquire(ctx context.Context, dst *[]byte, copyOut bool, f *ring
 				return err
 			}
 			oc, s1, err = r.attempt(n, dst, copyOut, f)
+			if err == nil && oc == torn {
+				err = r.retry(ctx, n)
+			}
 			return err
 		})
 		if gerr != nil {
@@ -161,11 +175,6 @@ func (r *Reader) acquire(ctx context.Context, dst *[]byte, copyOut bool, f *ring
 			return r.view.ticket, nil
 		case lost:
 			r.drop(n)
-		case torn:
-			r.st.retries.Add(1)
-			if spins&15 == 15 {
-				runtime.Gosched()
-			}
 		}
 	}
 }

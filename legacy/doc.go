@@ -22,7 +22,12 @@
 //     write sequence, so that old receivers keep working next to new ones.
 //   - [Reader], framering's safe reader for objects written by old senders:
 //     it detects torn frames, survives the sender's unlink+recreate at
-//     start-up and validates the header against the object size.
+//     start-up and validates the header against the object size. It
+//     refuses what ring readers refuse (a symbolic link, a FIFO or other
+//     non-regular file, without blocking; an object of another user, or
+//     one others may write) unless [ReaderOptions] accepts it explicitly,
+//     and a header naming a frame larger than
+//     [ReaderOptions.MaxFrameBytes] (64 MiB by default).
 //   - [Ingest] and [MirrorRing], the loops behind `framering legacy ingest`
 //     and `framering legacy mirror`.
 //   - [OldWriter] and [OldReader]: the old programs' sequences, exactly, as

@@ -37,6 +37,9 @@ var (
 	// (negative or huge width, height or channels) or claims more pixels
 	// than the object holds.
 	ErrCorrupt = errors.New("corrupt legacy slot")
+	// ErrTooLarge is returned by [Reader.Read] for a header that names a
+	// frame larger than [ReaderOptions.MaxFrameBytes].
+	ErrTooLarge = errors.New("legacy frame larger than the reader accepts")
 	// ErrUnsupportedFormat is returned by the mirror writer for a frame
 	// format it cannot express in the legacy layout (gray16, yuyv, raw).
 	ErrUnsupportedFormat = errors.New("pixel format not supported by the legacy slot")

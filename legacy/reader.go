@@ -29,7 +29,31 @@ type ReaderOptions struct {
 	// Chunk is how many bytes the copy moves between two checks of
 	// frame_valid. Zero means 64 KiB.
 	Chunk int
+	// MaxFrameBytes caps the frame a header may name
+	// (width*height*channels): a larger one fails the read with
+	// [ErrTooLarge] instead of making Read allocate it (a header can name
+	// up to 16 GiB), and no more than HeaderSize+MaxFrameBytes of the
+	// object is mapped. Zero means [DefaultMaxFrameBytes].
+	MaxFrameBytes int
+	// AllowOtherOwner accepts an object owned by another user (an old
+	// sender running as another user). Zero refuses it, as ring readers do.
+	AllowOtherOwner bool
+	// AllowGroupWritable accepts an object its group may write. Zero
+	// refuses it.
+	AllowGroupWritable bool
+	// AllowWorldWritable accepts an object anyone may write, such as one
+	// an old sender created 0666 under a umask of 0: any local user can
+	// then put frames in it. Zero refuses it. Every header is validated
+	// either way.
+	AllowWorldWritable bool
 }
+
+// DefaultMaxFrameBytes is the default [ReaderOptions.MaxFrameBytes], 64
+// MiB: twice a 4K BGRA frame (3840x2160x4, 33 MB) and 2.6 times a 4K BGR
+// one, so every camera frame the old recipe carries fits, while a garbage
+// or hostile header cannot make a reader allocate gigabytes. An 8K BGR
+// frame (99.5 MB) needs a larger value.
+const DefaultMaxFrameBytes = 64 << 20
 
 // Frame is a frame read from a legacy slot.
 type Frame struct {
@@ -58,7 +82,8 @@ type Reader struct {
 	closed   atomic.Bool
 	file     *shm.File
 	mapping  *shm.Mapping
-	mem      []byte
+	mem      []byte // the first min(size, HeaderSize+MaxFrameBytes) bytes of the object
+	size     int64  // the object's size when it was mapped
 	valid    *atomic.Int32
 	inode    uint64
 	fence    seqlock.Reader // the read fence's private word
@@ -69,6 +94,8 @@ type Reader struct {
 	sawZero bool   // frame_valid was 0 since the last frame returned
 
 	st struct{ frames, torn, reopens, polls atomic.Uint64 }
+
+	afterCopy func() // test hook: runs between a copy and its re-check
 }
 
 // NewReader returns a reader of object name in dir ("" means /dev/shm,
@@ -84,6 +111,9 @@ func NewReader(dir, name string, opts ReaderOptions) (*Reader, error) {
 	}
 	if opts.Chunk <= 0 {
 		opts.Chunk = 64 << 10
+	}
+	if opts.MaxFrameBytes <= 0 {
+		opts.MaxFrameBytes = DefaultMaxFrameBytes
 	}
 	return &Reader{name: name, path: filepath.Join(dir, name), opts: opts}, nil
 }
@@ -124,17 +154,14 @@ func (r *Reader) attach() (ok bool, err error) {
 		}
 		return false, fmt.Errorf("legacy slot %q: %w", r.name, err)
 	}
-	// The object may be world-writable (the old sender asks for 0666) and
-	// owned by another user: it is untrusted input either way, and every
-	// header is validated before use. Only a non-regular file is refused.
-	in, err := f.Stat()
+	// Refused as ring readers refuse segments (a symbolic link or a
+	// non-regular file already by shm.Open, without blocking), unless the
+	// caller accepts more. Every header is validated before use anyway.
+	in, err := f.CheckSafe(shm.Trust{GroupWrite: r.opts.AllowGroupWritable, OtherOwner: r.opts.AllowOtherOwner,
+		WorldWrite: r.opts.AllowWorldWritable})
 	if err != nil {
 		f.Close()
 		return false, fmt.Errorf("legacy slot %q: %w", r.name, err)
-	}
-	if in.Mode&fs.ModeIrregular != 0 {
-		f.Close()
-		return false, fmt.Errorf("legacy slot %q: %w: %s is not a regular file", r.name, ring.ErrUnsafeFile, r.path)
 	}
 	if in.Size > maxObjectSize {
 		f.Close()
@@ -146,7 +173,7 @@ func (r *Reader) attach() (ok bool, err error) {
 		r.inode = in.Inode
 		return false, nil
 	}
-	mp, err := shm.Map(f, int(in.Size), false)
+	mp, err := shm.Map(f, int(min(in.Size, HeaderSize+int64(r.opts.MaxFrameBytes))), false)
 	if err != nil {
 		f.Close()
 		return false, fmt.Errorf("legacy slot %q: %w", r.name, err)
@@ -164,7 +191,7 @@ func (r *Reader) attach() (ok bool, err error) {
 	if r.inode != 0 {
 		r.st.reopens.Add(1)
 	}
-	r.file, r.mapping, r.mem, r.valid, r.inode = f, mp, mp.Bytes(), v, in.Inode
+	r.file, r.mapping, r.mem, r.valid, r.inode, r.size = f, mp, mp.Bytes(), v, in.Inode, in.Size
 	return true, nil
 }
 
@@ -183,7 +210,7 @@ func (r *Reader) check() error {
 		return nil // nothing there yet
 	case err != nil:
 		return nil // unlinked: keep the old mapping until a new object appears
-	case r.file == nil || in.Inode != r.inode || in.Size != int64(len(r.mem)):
+	case r.file == nil || in.Inode != r.inode || in.Size != r.size:
 		_, err := r.attach()
 		return err
 	}
@@ -219,6 +246,7 @@ func (r *Reader) check() error {
 func (r *Reader) Read(ctx context.Context, dst []byte) (Frame, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	torns := 0 // consecutive torn attempts
 	for {
 		if r.closed.Load() {
 			return Frame{}, fmt.Errorf("legacy slot %q: %w", r.name, ErrClosed)
@@ -248,7 +276,16 @@ func (r *Reader) Read(ctx context.Context, dst []byte) (Frame, error) {
 				return f, nil
 			case torn:
 				r.st.torn.Add(1)
-				continue // the sender is writing: look again at once
+				if err := ctx.Err(); err != nil {
+					return Frame{}, err
+				}
+				if torns++; torns < tornBound {
+					continue // the sender is writing: look again at once
+				}
+				// A sender that rewrites the slot during every copy (or a
+				// hostile one): wait a poll, as when nothing is new, rather
+				// than spin.
+				torns = 0
 			}
 		}
 		r.st.polls.Add(1)
@@ -266,6 +303,10 @@ func (r *Reader) Read(ctx context.Context, dst []byte) (Frame, error) {
 		}
 	}
 }
+
+// tornBound is how many torn copies in a row Read makes before it waits
+// one poll.
+const tornBound = 64
 
 type outcome int
 
@@ -285,12 +326,17 @@ func (r *Reader) attempt(dst []byte) (Frame, outcome, error) {
 	var hb [HeaderSize]byte
 	copy(hb[:], mem)
 	h := ParseHeader(hb[:])
-	if err := h.Check(int64(len(mem))); err != nil {
+	err := h.Check(r.size)
+	if n := h.FrameBytes(); err == nil && n > int64(r.opts.MaxFrameBytes) {
+		err = fmt.Errorf("%w: header says %dx%dx%d, %d bytes, more than ReaderOptions.MaxFrameBytes (%d)",
+			ErrTooLarge, h.Width, h.Height, h.Channels, n, r.opts.MaxFrameBytes)
+	}
+	if err != nil {
 		// The header may have been read while the sender rewrote it.
 		if !r.stable(h) {
 			return Frame{}, torn, nil
 		}
-		if in, serr := shm.StatPath(r.path); serr == nil && (in.Inode != r.inode || in.Size != int64(len(mem))) {
+		if in, serr := shm.StatPath(r.path); serr == nil && (in.Inode != r.inode || in.Size != r.size) {
 			return Frame{}, torn, nil // replaced meanwhile: the caller re-opens
 		}
 		return Frame{}, none, fmt.Errorf("legacy slot %q: %s: %w", r.name, r.path, err)
@@ -311,6 +357,9 @@ func (r *Reader) attempt(dst []byte) (Frame, outcome, error) {
 			r.sawZero = true
 			return Frame{}, torn, nil
 		}
+	}
+	if r.afterCopy != nil {
+		r.afterCopy()
 	}
 	if !r.stable(h) {
 		return Frame{}, torn, nil

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/framering/framering/internal/layout"
@@ -87,13 +88,28 @@ func value(m *dto.Metric) float64 {
 	return 0
 }
 
-// mappedFDs lists this process's descriptors open on path.
-func mappedFDs(t *testing.T, path string) int {
+// fileKey is a file's device and inode.
+type fileKey struct{ dev, ino uint64 }
+
+func keyOf(t *testing.T, path string) fileKey {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return fileKey{uint64(st.Dev), st.Ino}
+}
+
+// mappedFDs counts this process's descriptors open on the file k. It
+// compares device and inode, not the path /proc/self/fd shows: a writer
+// creates a ring's file unnamed (O_TMPFILE), and its descriptor shows
+// DIR/#inode (deleted) even after the file got its name.
+func mappedFDs(t *testing.T, k fileKey) int {
 	ents, _ := os.ReadDir("/proc/self/fd")
 	n := 0
 	for _, e := range ents {
-		target, _ := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
-		if strings.HasPrefix(target, path) {
+		var st syscall.Stat_t
+		if syscall.Stat(filepath.Join("/proc/self/fd", e.Name()), &st) == nil && (fileKey{uint64(st.Dev), st.Ino}) == k {
 			n++
 		}
 	}
@@ -184,8 +200,9 @@ framering_exporter_skipped_files 1
 
 	// b disappears: its series go and its mapping is closed.
 	pathB := ring.Path(dir, b)
-	if mappedFDs(t, pathB) != 1 {
-		t.Fatalf("exporter holds %d descriptors on %s, want 1", mappedFDs(t, pathB), pathB)
+	fileB := keyOf(t, pathB)
+	if mappedFDs(t, fileB) != 1 {
+		t.Fatalf("exporter holds %d descriptors on %s, want 1", mappedFDs(t, fileB), pathB)
 	}
 	if err := wb.Remove(); err != nil {
 		t.Fatal(err)
@@ -199,12 +216,13 @@ framering_exporter_skipped_files 1
 	if m["framering_exporter_rings"] != 1 {
 		t.Errorf("exporter_rings = %v, want 1", m["framering_exporter_rings"])
 	}
-	if n := mappedFDs(t, pathB); n != 0 {
+	if n := mappedFDs(t, fileB); n != 0 {
 		t.Errorf("exporter still holds %d descriptors on removed %s", n, pathB)
 	}
 
 	// a is replaced by a writer with another geometry (new inode): the
 	// exporter follows it. The frame numbering carries over.
+	oldA := keyOf(t, ring.Path(dir, a))
 	wa.Close()
 	wa2, err := producer.Open(a, producer.Options{Dir: dir, Slots: 16, MaxFrameBytes: frameBytes})
 	if err != nil {
@@ -218,11 +236,11 @@ framering_exporter_skipped_files 1
 			a, m["framering_ring_slots{"+a+"}"], m["framering_ring_head_frame{"+a+"}"], m["framering_ring_writer_up{"+a+"}"])
 	}
 	// The writer's and the exporter's descriptors on the new file; none
-	// on the replaced one, which shows as "(deleted)".
-	if n := mappedFDs(t, ring.Path(dir, a)); n != 2 {
+	// on the replaced one.
+	if n := mappedFDs(t, keyOf(t, ring.Path(dir, a))); n != 2 {
 		t.Errorf("%d descriptors on %s after replacement, want 2 (writer, exporter)", n, a)
 	}
-	if n := mappedFDs(t, ring.Path(dir, a)+" (deleted)"); n != 0 {
+	if n := mappedFDs(t, oldA); n != 0 {
 		t.Errorf("exporter still holds the replaced %s open", a)
 	}
 

@@ -19,12 +19,26 @@
 // # Single writer, restarts
 //
 // Open takes an OFD write lock on the segment; a second writer gets a
-// [ring.BusyError] naming the first one's pid. A writer that reopens a ring
+// [ring.BusyError] naming the first one's pid. After taking the lock it
+// checks that the path still names the file it locked (another writer may
+// have replaced it in between) and starts over if not, so two writers can
+// never both run, each on a file of its own. A writer that reopens a ring
 // with the same geometry reuses the segment: it bumps the generation,
 // clears slots a crashed writer left half-written, and continues the frame
-// numbering, so readers resume where they were. A different geometry builds
-// a new segment under a temporary name and renames it into place; readers
-// notice the new inode and re-map. Frame numbers still continue.
+// numbering (from the newest frame the slots back: a head or frame number
+// no writer reaches by counting is not believed), so readers resume where
+// they were. A different geometry, or a damaged file, is replaced: the new
+// segment is built as a file with no name (O_TMPFILE), locked, sized,
+// formatted, and only then named (or renamed over the old file), so
+// readers never see a half-made segment. Frame numbers still continue
+// whenever the old superblock is readable (right magic, version and
+// checksum), even if its file was truncated or its slots damaged.
+//
+// Where O_TMPFILE is not supported the new file gets a temporary name,
+// .framering-tmp.NAME.<16 random hex digits>, and is locked at once. A
+// temporary file whose lock is free belongs to a writer that died while
+// creating a ring: every writer opening a ring removes such files of its
+// user that are older than 10 s.
 //
 // # Loans
 //

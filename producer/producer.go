@@ -7,12 +7,14 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/framering/framering/internal/hist"
 	"github.com/framering/framering/internal/layout"
+	"github.com/framering/framering/internal/segfile"
 	"github.com/framering/framering/internal/shm"
 	"github.com/framering/framering/ring"
 	"github.com/framering/framering/seqlock"
@@ -107,7 +109,8 @@ type Writer struct {
 	stopped  *sync.WaitGroup // its own allocation: the heartbeat and the cleanup must not point into w
 	cleanup  runtime.Cleanup
 	stats    counters
-	restarts uint64 // writer opens of this ring before ours (generation-1)
+	restarts uint64   // writer opens of this ring before ours (generation-1)
+	id       shm.Info // fstat of the segment's file at open: which file Remove may unlink
 }
 
 // Open creates ring name, or reopens it for writing. See the package
@@ -138,6 +141,7 @@ func Open(name string, opts Options) (*Writer, error) {
 	if err := w.open(); err != nil {
 		return nil, err
 	}
+	w.id, _ = w.file.Stat()
 	w.seg.Heartbeat().Store(ring.Now())
 	w.stopped.Add(1)
 	go heartbeat(w.seg, w.opts.Heartbeat, w.stop, w.stopped)
@@ -161,38 +165,62 @@ type leaked struct {
 	mapping *shm.Mapping
 }
 
+// openAttempts bounds how often open starts over because the file under
+// the ring's name changed under it (another writer replaced it, or won the
+// race to create it).
+const openAttempts = 8
+
+// errRace says that the file under the ring's name changed during open:
+// start over (D1).
+var errRace = errors.New("the ring's file changed during open")
+
+// testHooks let tests stage the races of D1 (nil outside tests).
+var testHooks struct {
+	beforeLock  func() // between opening the existing file and locking it
+	beforeName  func() // before a new file gets the ring's name (fresh ring)
+	afterRename func() // between renaming a replacement into place and re-checking
+	noTmpfile   bool   // use the named fallback instead of O_TMPFILE
+}
+
 // open attaches to an existing segment or builds a new one, holding the
-// write lock on the result.
+// write lock on the result (D1).
 func (w *Writer) open() error {
-	for attempt := 0; ; attempt++ {
+	// Temporary files of writers that died while creating a ring (D1.4).
+	segfile.RemoveStaleTemps(w.opts.Dir)
+	for attempt := 0; attempt < openAttempts; attempt++ {
 		f, err := shm.Open(w.path, true)
 		if errors.Is(err, fs.ErrNotExist) {
 			err = w.create(nil, false)
-			if errors.Is(err, fs.ErrExist) && attempt < 3 {
-				continue // another writer created it first: go and meet it
-			}
+		} else if err == nil {
+			err = w.reuse(f)
+		} else {
+			err = w.wrapOpen(err)
+		}
+		if !errors.Is(err, errRace) {
 			return err
 		}
-		if err != nil {
-			return w.wrapOpen(err)
-		}
-		if err := w.reuse(f); err != nil {
-			f.Close()
-			return err
-		}
-		return nil
 	}
+	return fmt.Errorf("open ring %q: %w: another program keeps replacing %s", w.name, ring.ErrBusy, w.path)
 }
 
 func (w *Writer) wrapOpen(err error) error {
 	return fmt.Errorf("open ring %q: %w", w.name, err)
 }
 
-// reuse takes over an existing segment f: same geometry in place,
-// otherwise a replacement.
-func (w *Writer) reuse(f *shm.File) error {
+// reuse takes over an existing segment f, which it owns: same geometry in
+// place, otherwise a replacement. errRace means: start over.
+func (w *Writer) reuse(f *shm.File) (err error) {
+	adopted := false
+	defer func() {
+		if !adopted {
+			f.Close()
+		}
+	}()
 	if _, err := f.CheckSafe(shm.Trust{GroupWrite: w.opts.Perm&0o020 != 0}); err != nil {
 		return w.wrapOpen(err)
+	}
+	if h := testHooks.beforeLock; h != nil {
+		h()
 	}
 	if err := f.LockWrite(); err != nil {
 		if errors.Is(err, shm.ErrLocked) {
@@ -200,52 +228,69 @@ func (w *Writer) reuse(f *shm.File) error {
 		}
 		return w.wrapOpen(err)
 	}
+	// Locked. Is f still the file at the path? A writer that replaced it
+	// between our open and our lock holds the new one: without this check
+	// both would run, on two files (split brain).
+	if same, err := f.Names(w.path); err != nil {
+		return w.wrapOpen(err)
+	} else if !same {
+		return errRace
+	}
 	info, err := f.Stat()
 	if err != nil {
 		return w.wrapOpen(err)
 	}
-	var old *layout.Segment
-	var m *shm.Mapping
-	if info.Size >= layout.SuperblockSize && info.Size <= layout.MaxFileSize {
-		m, err = shm.Map(f, int(info.Size), true)
+	sb := make([]byte, layout.SuperblockSize)
+	if n, _ := f.OSFile().ReadAt(sb, 0); n < len(sb) {
+		sb = nil // shorter than a superblock
+	}
+	carry, readable := layout.ReadNumbering(sb)
+	g, perr := layout.ParseSuperblock(sb, info.Size)
+	if perr == nil && g == w.geo && info.Size == g.Size() && carry.Generation < absurd {
+		m, err := shm.Map(f, int(info.Size), true)
 		if err != nil {
 			return w.wrapOpen(err)
 		}
-		err = shm.Guard(func() error {
+		var seg *layout.Segment
+		if err := shm.Guard(func() error {
 			var aerr error
-			old, aerr = layout.Attach(m.Bytes())
+			seg, aerr = layout.Attach(m.Bytes())
 			return aerr
-		})
-		if err != nil {
-			old = nil
+		}); err != nil {
+			m.Unmap()
+			return w.wrapOpen(err)
 		}
-	}
-	if old != nil && old.Geometry() == w.geo && info.Size == w.geo.Size() {
-		w.file, w.mapping, w.seg = f, m, old
+		adopted = true
+		w.file, w.mapping, w.seg = f, m, seg
 		return w.takeOver()
 	}
-	// Another geometry, or not a valid ring: replace it, carrying the frame
-	// numbering over when the old superblock could be read.
-	var carry *ring.Status
-	if old != nil {
-		st := old.Status()
-		carry = &st
+	// Another geometry, not a valid ring, or a generation that would wrap:
+	// replace it, carrying the numbering over if the old superblock is
+	// readable (D4: even if its file is truncated or its slots damaged).
+	var numbering *layout.Numbering
+	var oldSuper *shm.Mapping
+	if readable {
+		numbering = &carry
+		// Keep the old superblock mapped, to wake the old file's readers
+		// once it is replaced.
+		oldSuper, _ = shm.Map(f, layout.SuperblockSize, true)
 	}
-	if err := w.create(carry, true); err != nil {
-		m.Unmap()
+	if err := w.create(numbering, true); err != nil {
+		oldSuper.Unmap()
 		return err
 	}
-	// Drop the lock on the old, now unlinked, object, then wake its readers:
-	// they find the writer gone and the name on a new inode, and re-map.
+	// Drop the lock on the old, now unlinked, file, then wake its readers:
+	// they find the writer gone and the name on a new file, and re-map.
 	f.Close()
-	if old != nil {
+	if oldSuper != nil {
 		shm.Guard(func() error {
-			old.Notify().Add(1)
-			shm.FutexWake(old.Notify(), math.MaxInt32)
+			n := layout.NotifyWord(oldSuper.Bytes())
+			n.Add(1)
+			shm.FutexWake(n, math.MaxInt32)
 			return nil
 		})
+		oldSuper.Unmap()
 	}
-	m.Unmap()
 	return nil
 }
 
@@ -259,41 +304,53 @@ func peekPID(f *shm.File) int {
 	return int(uint32(b[64]) | uint32(b[65])<<8 | uint32(b[66])<<16 | uint32(b[67])<<24)
 }
 
-// create builds a new segment under a temporary name and moves it into
-// place: link (fails if the name exists) for a fresh ring, rename over the
-// old object when replace is set. Readers never see a half-formatted
-// superblock. carry, if set, continues the old ring's numbering.
-func (w *Writer) create(carry *ring.Status, replace bool) error {
-	tmp := fmt.Sprintf("%s/.framering-tmp.%d.%s", dirOf(w.opts.Dir), os.Getpid(), w.name)
-	os.Remove(tmp) // left by a crash of a process that had our pid
+// create builds a new segment with no name, locked before it has one, and
+// names it (D1 step 3): linkat to the ring's path for a fresh ring (fails
+// if the name exists: errRace), linkat to a temporary name and rename over
+// the old file when replace is set, then re-check that the path names it.
+// Readers never see a half-formatted superblock, and a named file is
+// always locked by its creator until it is complete. carry, if set,
+// continues the old ring's numbering (D4). errRace means: start over.
+func (w *Writer) create(carry *layout.Numbering, replace bool) error {
+	dir := dirOf(w.opts.Dir)
 	size := w.geo.Size()
-	f, err := shm.Create(tmp, size, w.opts.Perm)
+	f, tmp, err := w.newFile(dir)
 	if err != nil {
-		if errors.Is(err, ring.ErrNoSpace) {
-			return &NoSpaceError{Ring: w.name, Dir: dirOf(w.opts.Dir), Need: size}
-		}
 		return w.wrapOpen(err)
 	}
+	var m *shm.Mapping
 	fail := func(err error) error {
+		m.Unmap()
 		f.Close()
-		os.Remove(tmp)
+		if tmp != "" {
+			os.Remove(tmp)
+		}
 		return err
 	}
 	if err := f.LockWrite(); err != nil {
 		return fail(w.wrapOpen(err))
 	}
-	m, err := shm.Map(f, int(size), true)
-	if err != nil {
+	if err := f.Allocate(size); err != nil {
+		if errors.Is(err, ring.ErrNoSpace) {
+			return fail(&NoSpaceError{Ring: w.name, Dir: dir, Need: size})
+		}
+		return fail(w.wrapOpen(err))
+	}
+	if m, err = shm.Map(f, int(size), true); err != nil {
 		return fail(w.wrapOpen(err))
 	}
 	seg, err := layout.Format(m.Bytes(), w.geo, time.Now().UnixNano())
 	if err != nil {
-		m.Unmap()
 		return fail(fmt.Errorf("create ring %q: %w", w.name, err))
 	}
 	if carry != nil {
-		seg.Head().Store(carry.Head)
-		seg.Generation().Store(carry.Generation)
+		// A Head or Generation that would wrap is not carried (D3, D4).
+		if carry.Head < absurd {
+			seg.Head().Store(carry.Head)
+		}
+		if carry.Generation < absurd {
+			seg.Generation().Store(carry.Generation)
+		}
 		seg.FramesTotal().Store(carry.FramesTotal)
 		seg.BytesTotal().Store(carry.BytesTotal)
 	}
@@ -301,22 +358,60 @@ func (w *Writer) create(carry *ring.Status, replace bool) error {
 	seg.WriterPID().Store(uint32(os.Getpid()))
 	seg.Heartbeat().Store(ring.Now())
 	if !replace {
-		err = shm.Link(tmp, w.path)
-		os.Remove(tmp)
+		if h := testHooks.beforeName; h != nil {
+			h()
+		}
+		if tmp == "" {
+			err = f.LinkTo(w.path)
+		} else {
+			err = os.Link(tmp, w.path)
+			os.Remove(tmp)
+			tmp = ""
+		}
+		if errors.Is(err, fs.ErrExist) {
+			return fail(errRace) // another writer created it first: go and meet it
+		}
 	} else {
-		err = os.Rename(tmp, w.path)
+		if tmp == "" {
+			tmp = segfile.TempName(dir, w.name)
+			err = f.LinkTo(tmp)
+		}
+		if err == nil {
+			err = os.Rename(tmp, w.path)
+		}
+		if err == nil {
+			tmp = ""
+			if h := testHooks.afterRename; h != nil {
+				h()
+			}
+			var same bool
+			if same, err = f.Names(w.path); err == nil && !same {
+				// Another writer replaced it again meanwhile: ours has no
+				// name any more.
+				return fail(errRace)
+			}
+		}
 	}
 	if err != nil {
-		m.Unmap()
-		f.Close()
-		os.Remove(tmp)
-		if errors.Is(err, fs.ErrExist) {
-			return err
-		}
-		return fmt.Errorf("create ring %q: move the new segment into place: %w", w.name, err)
+		return fail(fmt.Errorf("create ring %q: move the new segment into place: %w", w.name, err))
 	}
 	w.file, w.mapping, w.seg = f, m, seg
 	return w.takeOver()
+}
+
+// newFile makes the new segment's file: unnamed (O_TMPFILE), or where
+// that is not supported a temporary name (returned as tmp), created
+// exclusively; the caller locks it at once.
+func (w *Writer) newFile(dir string) (f *shm.File, tmp string, err error) {
+	if !testHooks.noTmpfile {
+		f, err := shm.CreateUnnamed(dir, w.opts.Perm)
+		if !errors.Is(err, shm.ErrNoTmpfile) {
+			return f, "", err
+		}
+	}
+	tmp = segfile.TempName(dir, w.name)
+	f, err = shm.CreateExcl(tmp, w.opts.Perm)
+	return f, tmp, err
 }
 
 func dirOf(d string) string {
@@ -326,26 +421,34 @@ func dirOf(d string) string {
 	return d
 }
 
-// takeOver makes the segment ours: repair what a crashed writer left,
-// continue the numbering, announce a new generation.
+// takeOver makes the segment ours (D3): repair what a crashed writer
+// left, continue the numbering from a plausible head, announce a new
+// generation.
 func (w *Writer) takeOver() error {
 	seg := w.seg
+	slots := uint64(w.geo.Slots)
 	err := shm.Guard(func() error {
-		head := seg.Head().Load()
-		for i := 0; i < w.geo.Slots; i++ {
-			h := seg.Slot(uint64(i))
+		var frames []uint64
+		for i := uint64(0); i < slots; i++ {
+			h := seg.Slot(i)
 			s := h.SeqWord().Load()
 			if s&1 == 1 {
 				// Half-written by a writer that died: mark empty, make even.
 				h.FrameNo = 0
+				h.PayloadLen = 0
 				w.seq.End(h.SeqWord(), s)
 				continue
 			}
-			// A writer can die between a slot's End and the head store.
-			if n := h.FrameNo; n > head && n <= head+uint64(w.geo.Slots) {
-				head = n
+			if n := h.FrameNo; n != 0 && n < absurd && n&(slots-1) == i {
+				frames = append(frames, n)
 			}
 		}
+		head := seg.Head().Load()
+		var inSlot uint64
+		if head < absurd {
+			inSlot = seg.Slot(head).FrameNo
+		}
+		head = plausibleHead(head, frames, slots, inSlot)
 		seg.Head().Store(head)
 		w.next = head + 1
 		w.gen = seg.Generation().Add(1)
@@ -362,6 +465,37 @@ func (w *Writer) takeOver() error {
 		return fmt.Errorf("open ring %q: %w (%v)", w.name, ring.ErrTruncated, err)
 	}
 	return nil
+}
+
+// absurd is the smallest Head, Generation or frame number a writer does
+// not believe (D3, D4).
+const absurd = layout.AbsurdNumber
+
+// plausibleHead returns the head a writer taking over continues from
+// (D3). frames are the non-zero frame numbers below 2^63 of the even
+// slots, each in its own slot; inSlot is the frame number in the slot of
+// head. A frame number more than a ring above every other one is a stray
+// write; a head that is 2^63 or more, more than a ring above the newest
+// plausible frame, or whose own slot holds an older frame, is not backed
+// by the slots: the newest plausible frame replaces it. Otherwise the head
+// rises to a frame committed within a ring above it (a writer can die
+// between a slot's commit and the head store).
+func plausibleHead(head uint64, frames []uint64, slots, inSlot uint64) uint64 {
+	slices.Sort(frames)
+	for len(frames) > 1 && frames[len(frames)-1] > frames[len(frames)-2]+slots {
+		frames = frames[:len(frames)-1]
+	}
+	var best uint64
+	if len(frames) > 0 {
+		best = frames[len(frames)-1]
+	}
+	switch {
+	case head >= absurd, best != 0 && head > best+slots, inSlot != 0 && inSlot < head:
+		return best
+	case best > head && best <= head+slots:
+		return best
+	}
+	return head
 }
 
 // heartbeat stamps seg's heartbeat every period until stop closes. It
@@ -443,9 +577,24 @@ func (w *Writer) Close() error {
 
 // Remove closes the writer and unlinks the segment. Readers that have it
 // mapped keep their mapping and see the writer gone.
+//
+// It unlinks the path only while it still names this writer's file
+// (checked under the writer's lock, before Close releases it): a ring
+// that another writer has replaced since is left alone.
 func (w *Writer) Remove() error {
+	var rerr error
+	w.mu.Lock()
+	if !w.closed {
+		var same bool
+		if same, rerr = w.file.Names(w.path); same {
+			rerr = os.Remove(w.path)
+		}
+	} else if at, err := shm.StatPath(w.path); err == nil && at.Dev == w.id.Dev && at.Inode == w.id.Inode {
+		rerr = os.Remove(w.path) // closed before: the path still names our file
+	}
+	w.mu.Unlock()
 	err := w.Close()
-	if rerr := os.Remove(w.path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+	if rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 		err = errors.Join(err, fmt.Errorf("remove ring %q: %w", w.name, rerr))
 	}
 	return err

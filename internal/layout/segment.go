@@ -255,3 +255,60 @@ func (h *SlotHeader) Store(number, generation uint64, fi *ring.FrameInfo, metaLe
 	h.PublishNs = publishNs
 	h.WallNs = wall
 }
+
+// Numbering is what a writer carries over from an old superblock into
+// the file that replaces it, so that frame numbers never go back while a
+// ring's superblock survives (D4).
+type Numbering struct {
+	Head, Generation, FramesTotal, BytesTotal uint64
+}
+
+// File offsets of the superblock's live words and of a slot header's
+// first words, for code that reads or patches a segment file without
+// mapping it (tests, tools).
+const (
+	OffsetGeneration = int64(unsafe.Offsetof(Superblock{}.Generation))
+	OffsetHeartbeat  = int64(unsafe.Offsetof(Superblock{}.Heartbeat))
+	OffsetHead       = int64(unsafe.Offsetof(Superblock{}.Head))
+	OffsetNotify     = int64(unsafe.Offsetof(Superblock{}.Notify))
+	OffsetSlotSeq    = int64(unsafe.Offsetof(SlotHeader{}.Seq))
+	OffsetSlotFrame  = int64(unsafe.Offsetof(SlotHeader{}.FrameNo))
+)
+
+// SlotFileOffset is the file offset of the slot holding frame n in a
+// segment of geometry g.
+func SlotFileOffset(g ring.Geometry, n uint64) int64 {
+	return SuperblockSize + int64(n&uint64(g.Slots-1))*SlotStride(g)
+}
+
+// AbsurdNumber is the smallest Head, Generation or frame number that no
+// writer reaches by counting and that readers and writers refuse to
+// believe (D3, D4): adding a ring's worth of frames to it could wrap.
+const AbsurdNumber = 1 << 63
+
+// ReadNumbering returns the numbering of b, a copy of a superblock page,
+// if its magic, version and checksum are right: whatever its geometry,
+// the size of its file or the state of its slots. The values are as
+// found: a writer does not carry a Head or Generation of [AbsurdNumber] or
+// more. It never panics.
+func ReadNumbering(b []byte) (Numbering, bool) {
+	if len(b) < SuperblockSize || string(b[:8]) != Magic || le.Uint32(b[8:]) != Version || le.Uint32(b[60:]) != checksum(b) {
+		return Numbering{}, false
+	}
+	n := Numbering{
+		Head:        le.Uint64(b[OffsetHead:]),
+		Generation:  le.Uint64(b[OffsetGeneration:]),
+		FramesTotal: le.Uint64(b[unsafe.Offsetof(Superblock{}.FramesTotal):]),
+		BytesTotal:  le.Uint64(b[unsafe.Offsetof(Superblock{}.BytesTotal):]),
+	}
+	return n, true
+}
+
+// NotifyWord returns the Notify word of a mapped superblock page (at least
+// its first SuperblockSize bytes, page-aligned), for a writer that wakes
+// the readers of a file it replaced without attaching all of it. Valid
+// while the mapping lives.
+func NotifyWord(super []byte) *atomic.Uint32 {
+	_ = super[SuperblockSize-1] // bounds: the page is there
+	return u32(&(*Superblock)(unsafe.Pointer(unsafe.SliceData(super))).Notify)
+}

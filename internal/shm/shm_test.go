@@ -2,11 +2,15 @@ package shm
 
 import (
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/framering/framering/ring"
 )
@@ -179,5 +183,77 @@ func TestUnmapQuarantine(t *testing.T) {
 	quarantine.Unlock()
 	if n != QuarantineLen {
 		t.Errorf("%d ranges reserved after %d unmaps, want %d", n, 2*QuarantineLen+1, QuarantineLen)
+	}
+}
+
+// plantNonRegular creates in dir the objects that are not regular files
+// and that a local user can put under a ring's name: a FIFO, a socket, a
+// directory, and (as root) a character device. It returns name -> path.
+func plantNonRegular(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	fifo := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out["a FIFO"] = fifo
+	sock := filepath.Join(dir, "sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	out["a socket"] = sock
+	d := filepath.Join(dir, "dir")
+	if err := os.Mkdir(d, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	out["a directory"] = d
+	if os.Geteuid() == 0 {
+		dev := filepath.Join(dir, "dev")
+		if err := unix.Mknod(dev, unix.S_IFCHR|0o600, int(unix.Mkdev(1, 3))); err == nil { // /dev/null's numbers
+			out["a character device"] = dev
+		}
+	}
+	return out
+}
+
+// A FIFO (or socket, device, directory) is refused at once, read-only and
+// read-write, never blocking in open(2): through Open (lstat first) and
+// through the open that follows the lstat (as when the object is planted
+// between the two).
+func TestOpenRefusesNonRegularWithoutBlocking(t *testing.T) {
+	for what, path := range plantNonRegular(t, t.TempDir()) {
+		for _, writable := range []bool{false, true} {
+			for _, direct := range []bool{false, true} {
+				done := make(chan error, 1)
+				go func() {
+					var err error
+					var f *File
+					if direct {
+						flags := unix.O_RDONLY
+						if writable {
+							flags = unix.O_RDWR
+						}
+						f, err = openRegular(path, flags)
+					} else {
+						f, err = Open(path, writable)
+					}
+					if err == nil {
+						f.Close()
+					}
+					done <- err
+				}()
+				var err error
+				select {
+				case err = <-done:
+				case <-time.After(30 * time.Second): // hang guard
+					t.Fatalf("open of %s (writable %v, after lstat %v) blocked", what, writable, direct)
+				}
+				if !errors.Is(err, ring.ErrUnsafeFile) || !strings.Contains(err.Error(), "not a regular file") {
+					t.Errorf("open of %s (writable %v, after lstat %v) = %v, want ErrUnsafeFile: not a regular file", what, writable, direct, err)
+				}
+			}
+		}
 	}
 }
