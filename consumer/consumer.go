@@ -313,7 +313,7 @@ type Stats struct {
 	Skipped     uint64 // Latest: frames passed over for a newer one
 	Overwritten uint64 // views whose slot was overwritten before Release
 	Corrupt     uint64 // frames whose slot header failed validation (each also returned an error)
-	Abandoned   uint64 // views released by a panic in ReadInPlace's callback
+	Abandoned   uint64 // views given up: ReadInPlace's callback panicked, or faulted on a truncated segment
 	Retries     uint64 // reads thrown away because the writer changed the slot meanwhile
 	WriterGone  uint64 // times ErrWriterGone was returned
 	Resumes     uint64 // times a writer came back

@@ -144,3 +144,53 @@ func TestTruncatedUnderLiveReader(t *testing.T) {
 		t.Fatal("ReadInPlace of a truncated segment succeeded")
 	}
 }
+
+// A segment truncated while ReadInPlace's callback works on the payload
+// (the slot's header page survives, so the seq still matches): the call
+// reports the truncation and the frame is not counted as delivered. And a
+// view whose whole slot went: it counts as overwritten, in its window.
+func TestTruncatedInsideReadInPlace(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		keep      int64 // bytes of slot 1's payload the truncation keeps
+		touch     bool  // the callback reads the payload's last byte
+		abandoned uint64
+	}{
+		{"payload cut, callback faults", 4096, true, 1},
+		{"header page cut, release faults", -4096, false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, name := testutil.ShmDir(t), testutil.Name(t)
+			w := openWriter(t, dir, name, 1<<16)
+			px := make([]byte, 1<<16)
+			if _, err := w.Publish(ring.FrameInfo{Format: ring.Raw}, px); err != nil { // frame 1, slot 1
+				t.Fatal(err)
+			}
+			r, err := consumer.Open(name, consumer.Options{Dir: dir, StartAt: consumer.Oldest})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			geo := r.Geometry()
+			stride := int64(4096 + (geo.PayloadCap+4095)&^4095) // header+metadata page, payload
+			payload := 4096 + stride + 4096                      // slot 1's payload in the file
+			var sum byte
+			err = r.ReadInPlace(t.Context(), func(f *ring.Frame) error {
+				if err := os.Truncate(ring.Path(dir, name), payload+tc.keep); err != nil {
+					t.Fatal(err)
+				}
+				if tc.touch {
+					sum += f.Data[len(f.Data)-1] // a page the file no longer has
+				}
+				return nil
+			})
+			if !errors.Is(err, ring.ErrTruncated) {
+				t.Fatalf("ReadInPlace with a truncation inside the callback = %v (sum %d), want ErrTruncated", err, sum)
+			}
+			st := r.Stats()
+			if st.Delivered != 0 || st.Abandoned != tc.abandoned || st.Dropped() != 1 || st.Considered != 1 {
+				t.Fatalf("stats after the truncated view: %+v; want delivered 0, abandoned %d, dropped 1 of 1 considered", st, tc.abandoned)
+			}
+		})
+	}
+}

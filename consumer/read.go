@@ -242,6 +242,7 @@ func (v *View) Release() error {
 	if err != nil {
 		r.next = vs.number + 1
 		r.st.overwritten.Add(1)
+		r.st.last.Store(vs.number)
 		return r.faulted(err)
 	}
 	if !ok {
@@ -283,8 +284,9 @@ func (r *Reader) abandon(t uint64) {
 // truncated while fn runs gives [ring.ErrTruncated] instead of a crash (in
 // Go code: see Caveats in the package documentation).
 //
-// If fn panics, the view is released, the frame counts as not delivered
-// (Stats.Abandoned), the reader stays usable, and the panic goes on.
+// If fn panics, or faults on a truncated segment, the view is released and
+// the frame counts as not delivered (Stats.Abandoned); the reader stays
+// usable, and a panic goes on.
 func (r *Reader) ReadInPlace(ctx context.Context, fn func(f *ring.Frame) error) error {
 	v, err := r.Acquire(ctx)
 	if err != nil {
@@ -298,12 +300,15 @@ func (r *Reader) ReadInPlace(ctx context.Context, fn func(f *ring.Frame) error) 
 	}()
 	ferr := shm.Guard(func() error { return fn(v.Frame()) })
 	finished = true
-	rerr := v.Release()
-	if rerr != nil {
-		return rerr
-	}
 	if errors.Is(ferr, shm.ErrFault) {
+		// fn touched a page the segment no longer has: whatever it computed
+		// is garbage even if the slot's header page survived and the seq
+		// still matches. The frame is given up, not delivered.
+		r.abandon(v.ticket)
 		return r.faulted(ferr)
+	}
+	if rerr := v.Release(); rerr != nil {
+		return rerr
 	}
 	return ferr
 }
