@@ -173,7 +173,7 @@ func TestTruncatedInsideReadInPlace(t *testing.T) {
 			defer r.Close()
 			geo := r.Geometry()
 			stride := int64(4096 + (geo.PayloadCap+4095)&^4095) // header+metadata page, payload
-			payload := 4096 + stride + 4096                      // slot 1's payload in the file
+			payload := 4096 + stride + 4096                     // slot 1's payload in the file
 			var sum byte
 			err = r.ReadInPlace(t.Context(), func(f *ring.Frame) error {
 				if err := os.Truncate(ring.Path(dir, name), payload+tc.keep); err != nil {
