@@ -139,6 +139,11 @@ func TestPageInChromium(t *testing.T) {
 	if err := b.Wait(ctx, `document.getElementById('meta-kind').textContent.startsWith('json')`); err != nil {
 		t.Fatal(err)
 	}
+	// The stats are polled once a second: the first poll can come before
+	// the preview's first read.
+	if err := b.Wait(ctx, `/^[1-9]/.test((document.querySelector('#counters [data-key=read]') || {}).textContent || '')`); err != nil {
+		t.Fatal(err)
+	}
 	n2 := frameNo()
 	shot2, err := b.Screenshot(ctx)
 	if err != nil {
