@@ -244,6 +244,10 @@ typedef struct framering_reader {
     uint64_t pay_buf_cap;
     uint64_t next, head_seen;
     int started, gone;
+    uint64_t gone_gen;            /* Generation when the writer was declared gone (§10) */
+    int gone_hung;                /* ... and whether it was hung then (lock held, heartbeat stale) */
+    uint64_t probe_gen;           /* what the last liveness probe saw: Generation, */
+    int probe_hung;               /* and hung (the lock held, the heartbeat stale) */
     int view_out;
     uint64_t view_number, view_seq;
     int64_t view_at;
@@ -1216,11 +1220,16 @@ int framering_reader_open_wait(framering_reader *r, const char *name, const fram
 }
 
 /* fr__alive probes the writer (§10, D2): 1 alive (or starting), 0 gone or
- * hung (why says which). */
+ * hung (why says which). It leaves Generation, loaded before the lock
+ * probe, in r->probe_gen and whether the writer is hung in r->probe_hung:
+ * if the lock is free, any later takeover bumps Generation past
+ * probe_gen. */
 static int fr__alive(framering_reader *r, char *why, size_t n) {
     uint32_t pid = FR__LOAD(fr__u32(r->base, FR__SB_PID));
-    uint64_t gen = FR__LOAD(fr__u64(r->base, FR__SB_GEN));
+    uint64_t gen = FR__LOAD_ACQ(fr__u64(r->base, FR__SB_GEN));
     int64_t hb = FR__LOAD(fr__i64(r->base, FR__SB_HEARTBEAT));
+    r->probe_gen = gen;
+    r->probe_hung = 0;
     int held = fr__lock_held(r->fd);
     if (held < 0) {
         snprintf(why, n, "cannot probe the writer lock: %s", strerror(-held));
@@ -1235,13 +1244,17 @@ static int fr__alive(framering_reader *r, char *why, size_t n) {
     if (age > r->opts.hung_after_ns) {
         snprintf(why, n, "writer pid %u is alive but its heartbeat is %lld ms old (hung or stopped)", pid,
                  (long long)(age / 1000000));
+        r->probe_hung = 1;
         return 0;
     }
     return 1;
 }
 
+/* fr__gone reports the writer gone, as the last fr__alive found it. */
 static int fr__gone(framering_reader *r, const char *why) {
     r->gone = 1;
+    r->gone_gen = r->probe_gen;
+    r->gone_hung = r->probe_hung;
     FR__ST_ADD(r, writer_gone, 1);
     FR__ST_SET(r, writer_up, 0);
     return fr__fail(&r->err, FRAMERING_ERR_WRITER_GONE, 0,
@@ -1271,6 +1284,19 @@ static int fr__expired(framering_reader *r, int64_t deadline, int64_t timeout_ns
     return FRAMERING_OK;
 }
 
+#ifdef FRAMERING_TEST_HOOKS
+/* Tests only: called right before every futex wait of a read (the wait
+ * for a frame, for a writer, for a slot mid-write), to count the wait
+ * slices and act between them. */
+static void (*fr__test_before_wait)(framering_reader *r);
+#define FR__BEFORE_WAIT(r)                                                                                             \
+    do {                                                                                                               \
+        if (fr__test_before_wait) fr__test_before_wait(r);                                                             \
+    } while (0)
+#else
+#define FR__BEFORE_WAIT(r) ((void)0)
+#endif
+
 /* fr__wait_slice sleeps on Notify for one slice, bounded by the deadline. */
 static int fr__wait_slice(framering_reader *r, uint32_t v, int64_t slice, int64_t deadline) {
     if (deadline != INT64_MAX) {
@@ -1278,6 +1304,7 @@ static int fr__wait_slice(framering_reader *r, uint32_t v, int64_t slice, int64_
         if (left < slice) slice = left;
     }
     if (slice < 1) return FRAMERING_OK;
+    FR__BEFORE_WAIT(r);
     int er = fr__futex_wait(fr__u32(r->base, FR__SB_NOTIFY), v, slice);
     if (er != 0)
         return fr__fail(&r->err, FRAMERING_ERR_SYSTEM, er,
@@ -1301,15 +1328,29 @@ static int fr__reattach(framering_reader *r) {
     return fr__reader_meta(r);
 }
 
+/* fr__writer_back: after writer-gone, does the mapped file have a writer
+ * again (§10)? Alive (D2) AND either Generation moved (a writer completed
+ * its takeover, D3) or the writer was hung and its heartbeat is fresh
+ * again. The lock held with the same Generation after a writer that was
+ * gone (the lock was free) is a new writer still preparing the file (the
+ * prefault before its takeover) or replacing it: not back yet. */
+static int fr__writer_back(framering_reader *r) {
+    char why[160];
+    if (!fr__alive(r, why, sizeof why)) return 0;
+    return r->probe_gen != r->gone_gen || r->gone_hung;
+}
+
 /* fr__await_writer waits, after writer-gone, until a writer is back on
- * this file or the path names a new file (then re-maps). */
+ * this file (fr__writer_back) or the path names a new file (then
+ * re-maps). */
 static int fr__await_writer(framering_reader *r, int64_t deadline, int64_t timeout_ns) {
     char last[FRAMERING_MSG_MAX] = "";
     for (;;) {
         int rc = fr__stopped(r);
         if (rc != FRAMERING_OK) return rc;
+        /* Notify before the checks: a takeover after them wakes the wait. */
+        uint32_t v = FR__LOAD_ACQ(fr__u32(r->base, FR__SB_NOTIFY));
         struct stat st;
-        char why[160];
         if (lstat(r->path, &st) == 0 && ((uint64_t)st.st_ino != r->ino || (uint64_t)st.st_dev != r->dev)) {
             rc = fr__reattach(r);
             if (rc == FRAMERING_OK) {
@@ -1318,7 +1359,7 @@ static int fr__await_writer(framering_reader *r, int64_t deadline, int64_t timeo
             }
             if (rc == FRAMERING_ERR_SYSTEM && r->err.sys_errno == ENOMEM) return rc;
             snprintf(last, sizeof last, "%s", r->err.msg);
-        } else if (fr__alive(r, why, sizeof why)) {
+        } else if (fr__writer_back(r)) {
             fr__resume(r);
             return FRAMERING_OK;
         }
@@ -1330,7 +1371,6 @@ static int fr__await_writer(framering_reader *r, int64_t deadline, int64_t timeo
             }
             return rc;
         }
-        uint32_t v = FR__LOAD_ACQ(fr__u32(r->base, FR__SB_NOTIFY));
         int64_t slice = r->opts.wait_slice_ns < 50000000 ? r->opts.wait_slice_ns : 50000000;
         rc = fr__wait_slice(r, v, slice, deadline);
         if (rc != FRAMERING_OK) return rc;

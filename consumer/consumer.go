@@ -140,6 +140,11 @@ type Reader struct {
 	meta    []byte
 	view    viewState
 
+	// How the writer went when the reader declared it gone: the rule of
+	// PROTOCOL.md §10 on when the same file has a writer again.
+	goneHung bool   // the lock was held with a stale heartbeat (hung)
+	goneGen  uint64 // Generation then, loaded before the lock probe
+
 	// Bounded retries and absurd heads (wait.go).
 	tornFrame  uint64 // the frame the torn attempts were on
 	tornCount  int    // consecutive torn attempts on tornFrame
@@ -444,19 +449,38 @@ func (r *Reader) unbacked(head uint64) string {
 	return ""
 }
 
-// errGone builds the ErrWriterGone error for why.
-func (r *Reader) errGone(why string) error {
-	r.gone = true
+// errGone records what the probe l found (the writer not alive) and
+// builds the ErrWriterGone error.
+func (r *Reader) errGone(l segfile.Liveness) error {
+	r.markGone(l)
 	r.st.gone.Add(1)
-	r.st.writerDown.Store(true)
-	return fmt.Errorf("ring %q: %w: %s", r.name, ring.ErrWriterGone, why)
+	return fmt.Errorf("ring %q: %w: %s", r.name, ring.ErrWriterGone, l.Why)
 }
 
-// writerState reports whether the writer is alive, and if not, why.
-func (r *Reader) writerState() (bool, string) {
+// markGone makes the next read wait for a writer (awaitWriter), and
+// remembers how the writer went.
+func (r *Reader) markGone(l segfile.Liveness) {
+	r.gone = true
+	r.goneHung = l.State == segfile.Hung
+	r.goneGen = l.Generation
+	r.st.writerDown.Store(true)
+}
+
+// writerState probes the writer.
+func (r *Reader) writerState() segfile.Liveness {
 	r.probes.Add(1)
-	l := r.sf.Writer(r.opts.HungAfter)
-	return l.Alive, l.Why
+	return r.sf.Writer(r.opts.HungAfter)
+}
+
+// writerBack reports whether the mapped file has a writer again after
+// the reader declared it gone (PROTOCOL.md §10): alive (D2) AND either
+// Generation moved (a writer completed a takeover, D3) or the writer was
+// hung and its heartbeat is fresh again. The lock held with the same
+// Generation after a writer that was gone (the lock was free) is a new
+// writer that is still preparing the file, or replacing it: not back yet.
+func (r *Reader) writerBack() bool {
+	l := r.writerState()
+	return l.Alive && (l.Generation != r.goneGen || r.goneHung)
 }
 
 func (r *Reader) errClosed() error {

@@ -123,6 +123,10 @@
 // [ring.ErrWriterGone] once. Reads after that wait for a writer to come
 // back: in the same segment (same geometry) or a new one under the same
 // name (another geometry), which the reader maps in place of the old one.
+// A writer is back in the same segment once it has taken it over (its
+// Generation moved), or, if it was hung, once its heartbeat is fresh
+// again; a new writer that holds the lock while it prepares the segment,
+// or builds a replacement, is not (PROTOCOL.md §10).
 //
 // # Concurrency
 //

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/framering/framering/internal/memcopy"
+	"github.com/framering/framering/internal/segfile"
 	"github.com/framering/framering/internal/shm"
 	"github.com/framering/framering/ring"
 )
@@ -117,8 +118,11 @@ func (r *Reader) drop(n uint64) {
 }
 
 func (r *Reader) faulted(err error) error {
-	r.gone = true
-	r.st.writerDown.Store(true)
+	// Not hung: only a new file (or a takeover, which a file of the wrong
+	// size never gets) brings a writer back.
+	l := r.writerState()
+	l.State = segfile.Gone
+	r.markGone(l)
 	return fmt.Errorf("read ring %q: %w (%v)", r.name, ring.ErrTruncated, err)
 }
 

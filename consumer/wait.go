@@ -81,8 +81,8 @@ func (r *Reader) pick(ctx context.Context) (uint64, error) {
 				// The spin found nothing: probe the writer before sleeping,
 				// so a spinning reader notices a dead writer after one spin.
 				spinUntil = -1
-				if alive, why := r.writerState(); !alive {
-					return 0, r.errGone(why)
+				if l := r.writerState(); !l.Alive {
+					return 0, r.errGone(l)
 				}
 			}
 		}
@@ -126,8 +126,8 @@ func (r *Reader) sleep(ctx context.Context, head uint64, k uint32) error {
 	if r.seg.Head().Load() != head || r.closed.Load() || ctx.Err() != nil {
 		return nil
 	}
-	if alive, why := r.writerState(); !alive {
-		return r.errGone(why)
+	if l := r.writerState(); !l.Alive {
+		return r.errGone(l)
 	}
 	return nil
 }
@@ -168,11 +168,15 @@ func (r *Reader) disarm() {
 	}
 }
 
-// awaitWriter waits until a writer is back, re-mapping if it replaced the
-// segment.
+// awaitWriter waits until a writer is back (PROTOCOL.md §10): the path
+// names another file (re-map it), or the mapped file has a writer again
+// (writerBack). Meanwhile it sleeps on the futex, in slices of 50 ms at
+// most: a takeover and a replacement both bump Notify.
 func (r *Reader) awaitWriter(ctx context.Context) error {
 	for {
 		k := r.waker.Seq()
+		notify := r.seg.Notify()
+		v := notify.Load() // before the checks: a takeover after them wakes the wait
 		r.loops.Add(1)
 		if r.closed.Load() {
 			return r.errClosed()
@@ -185,12 +189,11 @@ func (r *Reader) awaitWriter(ctx context.Context) error {
 				r.resume()
 				return nil
 			}
-		} else if alive, _ := r.writerState(); alive {
+		} else if r.writerBack() {
 			r.resume()
 			return nil
 		}
-		notify := r.seg.Notify()
-		if err := r.wait(ctx, notify, notify.Load(), k, min(r.opts.WaitSlice, 50*time.Millisecond)); err != nil {
+		if err := r.wait(ctx, notify, v, k, min(r.opts.WaitSlice, 50*time.Millisecond)); err != nil {
 			return err
 		}
 	}
@@ -219,7 +222,8 @@ func (r *Reader) retry(ctx context.Context, n uint64) error {
 	}
 	// A correct writer never keeps a slot a reader may read odd, nor
 	// rewrites it over and over with the same frame (§6): probe it.
-	if alive, why := r.writerState(); !alive {
+	if l := r.writerState(); !l.Alive {
+		why := l.Why
 		r.tornCount = 0
 		r.next = n + 1
 		r.st.corrupt.Add(1)

@@ -846,6 +846,186 @@ static void test_hung_writer(void) {
     close(ready[0]), close(ready[1]);
 }
 
+/* --- when a reader resumes on the same file (§10) ---
+ * The tests hold the OFD write lock themselves, as a new writer does while
+ * it prefaults the file before its takeover or builds a replacement, and
+ * count the reader's futex wait slices through fr__test_before_wait. */
+
+#define IDLE_SLICES 5 /* slices the reader must wait without resuming */
+
+enum { BACK_GENERATION, BACK_TAKEOVER, BACK_HEARTBEAT };
+
+static struct {
+    framering_reader *r;
+    int how;                  /* BACK_* */
+    const char *name, *path;
+    int lock_fd;              /* the test's lock; -1 once dropped */
+    uint64_t gen;             /* the generation to write (BACK_GENERATION) */
+    framering_writer *w;      /* BACK_TAKEOVER: the writer that takes over */
+    int slices, backed, resumed_before, failed;
+} bk;
+
+static void pwrite64_at(const char *path, off_t off, uint64_t v) {
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0 || pwrite(fd, &v, 8, off) != 8) bk.failed = 1;
+    if (fd >= 0) close(fd);
+}
+
+static void back_hook(framering_reader *r) {
+    if (r != bk.r) return;
+    bk.slices++;
+    if (!bk.backed && FR__LOAD(&r->st.resumes) != 0 && bk.resumed_before == 0) bk.resumed_before = bk.slices;
+    if (bk.slices == IDLE_SLICES && !bk.backed) {
+        bk.backed = 1;
+        switch (bk.how) {
+        case BACK_GENERATION:
+            pwrite64_at(bk.path, FR__SB_GEN, bk.gen);
+            break;
+        case BACK_HEARTBEAT:
+            pwrite64_at(bk.path, FR__SB_HEARTBEAT, (uint64_t)framering_now_ns());
+            break;
+        case BACK_TAKEOVER: {
+            close(bk.lock_fd);
+            bk.lock_fd = -1;
+            framering_writer_options o = wopts(4, 64 * 48 * 3);
+            if (framering_writer_open(bk.w, bk.name, &o) != FRAMERING_OK || publish_pattern(bk.w, bgr(64, 48), 1) == 0)
+                bk.failed = 1;
+            break;
+        }
+        }
+    } else if (bk.backed && bk.how != BACK_TAKEOVER && FR__LOAD(&r->st.resumes) != 0) {
+        framering_reader_cancel(r); /* resumed: end the read */
+    }
+}
+
+/* lock_ring takes the OFD write lock on path and stamps nothing. */
+static int lock_ring(const char *path) {
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* A writer closed; something holds the lock again without bumping
+ * Generation (a writer preparing or replacing the file): the reader does
+ * not resume, however fresh the old heartbeat, until Generation moves
+ * (written by hand, or by a real takeover in place). */
+static void run_no_resume_on_lock(int how) {
+    char name[128], path[512];
+    ring_name(name, sizeof name);
+    ring_path(path, sizeof path, name);
+    static framering_writer w, w2;
+    framering_writer_options o = wopts(4, 64 * 48 * 3);
+    CHECK_RC(framering_writer_open(&w, name, &o), FRAMERING_OK, w.err.msg);
+    publish_pattern(&w, bgr(64, 48), 2);
+    uint64_t gen = framering_writer_generation(&w);
+    static framering_reader r;
+    framering_reader_options ro = ropts(FRAMERING_ORDERED, FRAMERING_START_NEWEST);
+    ro.wait_slice_ns = 5000000;
+    ro.hung_after_ns = 3600LL * 1000000000LL; /* the closed writer's heartbeat stays fresh */
+    CHECK_RC(framering_reader_open(&r, name, &ro), FRAMERING_OK, r.err.msg);
+    framering_frame f;
+    CHECK_RC(framering_reader_read(&r, NULL, 0, &f, 20000000000LL), FRAMERING_OK, r.err.msg);
+    CHECK_EQ(f.number, 2);
+    CHECK_RC(framering_writer_close(&w), FRAMERING_OK, w.err.msg);
+    CHECK_RC(framering_reader_read(&r, NULL, 0, &f, 20000000000LL), FRAMERING_ERR_WRITER_GONE, r.err.msg);
+    CHECK_HAS(r.err.msg, "exited or closed");
+    int lk = lock_ring(path);
+    CHECK(lk >= 0, "lock %s: %s", path, strerror(errno));
+
+    memset(&bk, 0, sizeof bk);
+    bk.r = &r, bk.how = how, bk.name = name, bk.path = path, bk.lock_fd = lk, bk.gen = gen + 1, bk.w = &w2;
+    fr__test_before_wait = back_hook;
+    int rc = framering_reader_read(&r, NULL, 0, &f, 20000000000LL);
+    fr__test_before_wait = NULL;
+    if (bk.lock_fd >= 0) close(bk.lock_fd);
+    framering_reader_stats s;
+    framering_reader_stats_get(&r, &s);
+    char msg[FRAMERING_MSG_MAX];
+    snprintf(msg, sizeof msg, "%s", r.err.msg);
+    framering_reader_close(&r);
+    if (how == BACK_TAKEOVER) framering_writer_remove(&w2);
+    else unlink_ring(name);
+    CHECK(!bk.failed, "the test's writes or the takeover failed");
+    CHECK(bk.resumed_before == 0, "the reader resumed before any writer completed a takeover (wait slice %d)",
+          bk.resumed_before);
+    CHECK(bk.slices >= IDLE_SLICES, "%d wait slices, want at least %d", bk.slices, IDLE_SLICES);
+    if (how == BACK_TAKEOVER) {
+        CHECK_RC(rc, FRAMERING_OK, msg);
+        CHECK_EQ(f.number, 3);
+        CHECK_EQ(f.generation, gen + 1);
+    } else {
+        CHECK_RC(rc, FRAMERING_ERR_CANCELED, msg);
+    }
+    CHECK_EQ(s.writer_gone, 1);
+    CHECK_EQ(s.resumes, 1);
+    CHECK_EQ(s.writer_up, 1);
+}
+
+static void test_no_resume_on_lock_generation(void) { run_no_resume_on_lock(BACK_GENERATION); }
+static void test_no_resume_on_lock_takeover(void) { run_no_resume_on_lock(BACK_TAKEOVER); }
+
+/* A hung writer (the lock held, its heartbeat stale) that stamps its
+ * heartbeat again is back with the same Generation; while the heartbeat
+ * stays stale the reader waits. */
+static void test_hung_resumes_same_generation(void) {
+    char name[128], path[512];
+    ring_name(name, sizeof name);
+    ring_path(path, sizeof path, name);
+    static framering_writer w;
+    framering_writer_options o = wopts(4, 64 * 48 * 3);
+    CHECK_RC(framering_writer_open(&w, name, &o), FRAMERING_OK, w.err.msg);
+    publish_pattern(&w, bgr(64, 48), 2);
+    uint64_t gen = framering_writer_generation(&w);
+    CHECK_RC(framering_writer_close(&w), FRAMERING_OK, w.err.msg);
+    /* The "writer": the lock held, a heartbeat from 1 ns after boot. */
+    int lk = lock_ring(path);
+    CHECK(lk >= 0, "lock %s: %s", path, strerror(errno));
+    pwrite64_at(path, FR__SB_HEARTBEAT, 1);
+    static framering_reader r;
+    framering_reader_options ro = ropts(FRAMERING_ORDERED, FRAMERING_START_NEWEST);
+    ro.wait_slice_ns = 5000000;
+    ro.hung_after_ns = 10LL * 1000000000LL;
+    CHECK_RC(framering_reader_open(&r, name, &ro), FRAMERING_OK, r.err.msg);
+    framering_frame f;
+    CHECK_RC(framering_reader_read(&r, NULL, 0, &f, 20000000000LL), FRAMERING_OK, r.err.msg);
+    CHECK_EQ(f.number, 2);
+    CHECK_RC(framering_reader_read(&r, NULL, 0, &f, 20000000000LL), FRAMERING_ERR_WRITER_GONE, r.err.msg);
+    CHECK_HAS(r.err.msg, "hung or stopped");
+
+    memset(&bk, 0, sizeof bk);
+    bk.r = &r, bk.how = BACK_HEARTBEAT, bk.path = path, bk.lock_fd = lk;
+    fr__test_before_wait = back_hook;
+    int rc = framering_reader_read(&r, NULL, 0, &f, 20000000000LL);
+    fr__test_before_wait = NULL;
+    close(lk);
+    framering_reader_stats s;
+    framering_reader_stats_get(&r, &s);
+    char msg[FRAMERING_MSG_MAX];
+    snprintf(msg, sizeof msg, "%s", r.err.msg);
+    framering_reader_close(&r);
+    uint8_t sb[4096];
+    int fd = open(path, O_RDONLY);
+    int got = fd >= 0 && pread(fd, sb, sizeof sb, 0) == (ssize_t)sizeof sb;
+    if (fd >= 0) close(fd);
+    unlink_ring(name);
+    CHECK(got, "read superblock");
+    CHECK(!bk.failed, "the test's writes failed");
+    CHECK(bk.resumed_before == 0, "the reader resumed on a stale heartbeat (wait slice %d)", bk.resumed_before);
+    CHECK(bk.slices >= IDLE_SLICES, "%d wait slices, want at least %d", bk.slices, IDLE_SLICES);
+    CHECK_RC(rc, FRAMERING_ERR_CANCELED, msg);
+    CHECK_EQ(s.writer_gone, 1);
+    CHECK_EQ(s.resumes, 1);
+    CHECK_EQ(fr__le64(sb + FR__SB_GEN), gen);
+}
+
 /* A writer with another geometry replaces the file; the reader re-maps
  * and continues the numbering. Then a ring recreated from scratch: reset. */
 static void test_geometry_change_and_reset(void) {
@@ -1416,6 +1596,9 @@ static const test tests[] = {
     {"cancel_and_close", test_cancel_and_close},
     {"writer_killed_resume", test_writer_killed_resume},
     {"hung_writer", test_hung_writer},
+    {"no_resume_on_lock_generation", test_no_resume_on_lock_generation},
+    {"no_resume_on_lock_takeover", test_no_resume_on_lock_takeover},
+    {"hung_resumes_same_generation", test_hung_resumes_same_generation},
     {"geometry_change_and_reset", test_geometry_change_and_reset},
     {"hostile_superblocks", test_hostile_superblocks},
     {"unsafe_files", test_unsafe_files},

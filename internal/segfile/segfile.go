@@ -105,19 +105,24 @@ type Liveness struct {
 	State        string        // Alive, Starting, Hung, Gone or Unknown
 	Alive        bool          // Alive or Starting
 	PID          int           // from the superblock
+	Generation   uint64        // from the superblock, loaded before the lock probe
 	HeartbeatAge time.Duration // 0 when there is no heartbeat yet
 	Why          string        // for Hung, Gone and Unknown: a sentence for an error message
 }
 
 // Writer probes the writer: the OFD lock (F_OFD_GETLK, takes no lock) and
 // the heartbeat, which may be at most hungAfter old.
+//
+// Generation is loaded before the lock is probed: if the probe finds the
+// lock free, any writer that takes the file over later bumps Generation
+// past the value reported (a reader that waits for a writer compares it,
+// PROTOCOL.md §10).
 func (f *File) Writer(hungAfter time.Duration) Liveness {
 	var l Liveness
-	var gen uint64
 	var hb int64
 	if err := shm.Guard(func() error {
 		l.PID = int(f.Seg.WriterPID().Load())
-		gen = f.Seg.Generation().Load()
+		l.Generation = f.Seg.Generation().Load()
 		hb = f.Seg.Heartbeat().Load()
 		return nil
 	}); err != nil {
@@ -132,7 +137,7 @@ func (f *File) Writer(hungAfter time.Duration) Liveness {
 		l.State, l.Why = Unknown, fmt.Sprintf("cannot probe the writer lock: %v", err)
 	case !locked:
 		l.State, l.Why = Gone, fmt.Sprintf("writer pid %d exited or closed the ring", l.PID)
-	case gen == 0:
+	case l.Generation == 0:
 		l.State, l.Alive = Starting, true
 	case l.HeartbeatAge > hungAfter:
 		l.State = Hung

@@ -144,7 +144,11 @@ class Reader:
         self._mm = None
         self._view_out = False
         self._gone = False
-        self._head_at_gone = 0
+        # How the writer went when the reader declared it gone: Generation
+        # then, and whether it was hung (section 10: when the same file has
+        # a writer again).
+        self._gone_gen = 0
+        self._gone_hung = False
         # counters
         self.delivered = self.lapped = self.skipped = self.overwritten = self.corrupt = 0
         self.retries = self.writer_gone = self.resumes = self.resets = 0
@@ -332,8 +336,26 @@ class Reader:
         return writer_state(self._fd, self._q, self._i, self._hung_ns)
 
     def _writer_alive(self):
-        state, why = writer_state(self._fd, self._q, self._i, self._hung_ns)
+        state, why, _ = self._probe()
         return state in ("alive", "starting"), why
+
+    def _probe(self):
+        """(state, why, generation): the writer's liveness, and Generation
+        loaded before the lock probe (if the lock is free, any writer that
+        takes the file over later bumps Generation past it)."""
+        gen = self._q[L.Q_GENERATION]
+        state, why = writer_state(self._fd, self._q, self._i, self._hung_ns)
+        return state, why, gen
+
+    def _writer_back(self):
+        """After writer-gone: does the mapped file have a writer again
+        (section 10)? Alive (D2) AND either Generation moved (a writer
+        completed its takeover, D3) or the writer was hung and its heartbeat
+        is fresh again. The lock held with the same Generation after a
+        writer that was gone (the lock was free) is a new writer still
+        preparing the file, or replacing it: not back yet."""
+        state, _, gen = self._probe()
+        return state in ("alive", "starting") and (gen != self._gone_gen or self._gone_hung)
 
     # ---- stats -------------------------------------------------------------------
 
@@ -464,17 +486,20 @@ class Reader:
         futex_wait(self._notify_addr, v, slice_s)
         if q[L.Q_HEAD] != head or self._closed or self._cancel:
             return
-        alive, why = self._writer_alive()
-        if not alive:
+        state, why, gen = self._probe()
+        if state not in ("alive", "starting"):
             self._gone = True
-            self._head_at_gone = head
+            self._gone_gen = gen
+            self._gone_hung = state == "hung"
             self.writer_gone += 1
             raise errors.WriterGone("ring \"%s\": ring writer is gone: %s; the next read waits for a writer to come back"
                                     % (self.name, why))
 
     def _await_writer(self, deadline):
-        """Wait until a writer is back: the path names another file (re-map
-        it), the same file is locked again, or new frames appeared."""
+        """Wait until a writer is back (section 10): the path names another
+        file (re-map it), or the mapped file has a writer again
+        (_writer_back). Sleeps on the futex meanwhile: a takeover and a
+        replacement both bump Notify."""
         last_err = None
         while True:
             if self._closed:
@@ -482,22 +507,20 @@ class Reader:
             if self._cancel:
                 self._cancel = False
                 raise errors.Cancelled("ring \"%s\": read cancelled" % self.name)
+            v = self._i[L.I_NOTIFY]  # before the checks: a takeover after them wakes the wait
             if self._replaced():
                 try:
                     self._attach()
                     break
                 except errors.RingError as e:
                     last_err = e  # not (yet) a ring we can read: keep waiting
-            else:
-                alive, _ = self._writer_alive()
-                if alive or self._q[L.Q_HEAD] != self._head_at_gone:
-                    break
+            elif self._writer_back():
+                break
             if deadline is not None and time.monotonic() >= deadline:
                 msg = "ring \"%s\": no writer came back within the timeout" % self.name
                 if last_err is not None:
                     msg += " (the file under its name: %s)" % last_err
                 raise errors.Timeout(msg)
-            v = self._i[L.I_NOTIFY]
             slice_s = min(self._slice, 0.05)
             if deadline is not None:
                 slice_s = max(min(slice_s, deadline - time.monotonic()), 0.001)
