@@ -39,7 +39,7 @@ func testRunner(tb testing.TB) *Runner {
 // foreignWorkers builds the C worker into t's temporary directory (cc,
 // as make c does) and finds the Python one; a missing toolchain leaves
 // that language's cases skipped, with the reason.
-func foreignWorkers(t *testing.T) Workers {
+func foreignWorkers(t testing.TB) Workers {
 	t.Helper()
 	w := FindWorkers("", "", ".")
 	exe := filepath.Join(t.TempDir(), "framering-bench-c")

@@ -222,8 +222,8 @@ func runWriter(sp *workerSpec, out io.Writer) error {
 	} else {
 		buf := newFrame(sp.Case.Shape.Bytes())
 		p := newPacer(sp.Case, sp.Seed, acks, sp.Case.Readers)
+		prepare(buf, 1)
 		for seq := uint64(1); p.more(seq); seq++ {
-			prepare(buf, seq)
 			t0 := ring.Now()
 			if _, err := snd.send(buf); err != nil {
 				return fmt.Errorf("frame %d: %w", seq, err)
@@ -233,6 +233,12 @@ func runWriter(sp *workerSpec, out io.Writer) error {
 				res.Samples = append(res.Samples, Sample{int64(seq), d, -1})
 			}
 			res.Frames++
+			// The next frame is prepared (its checksum computed) once every
+			// reader has this one, while they verify it: not during their
+			// wake-up, and not during the pause before the next frame, which
+			// would make the readers' idle time grow with the frame size.
+			p.delivered(seq)
+			prepare(buf, seq+1)
 			p.gap(seq)
 		}
 		res.AckTimeouts = p.timeouts
@@ -394,11 +400,15 @@ func runReader(sp *workerSpec, out io.Writer) error {
 			return err
 		}
 		sd := clk.since(s0)
-		if sp.Case.Kind == Latency && sp.Case.Readers > 1 {
-			// Every reader has its frame before any verifies its own.
+		if acks != nil {
+			// The writer prepares its next frame once every reader has this
+			// one; with several readers, every reader has its frame before
+			// any verifies its own.
 			seq := frameSeq(fr)
 			acks.received(sp.Index, seq)
-			acks.barrier(sp.Case.Readers, seq)
+			if sp.Case.Kind == Latency {
+				acks.barrier(sp.Case.Readers, seq)
+			}
 		}
 		seq, err := t.take(fr, at, rcv.done, publishedAt(rcv), check, sd, 0)
 		if err != nil {
@@ -634,6 +644,7 @@ func runCopyOut(sp *workerSpec, out io.Writer) error {
 		}
 		i++
 		at := ring.Now()
+		acks.received(sp.Index, frameSeq(buf))
 		res.Timings[method] = append(res.Timings[method], d)
 		res.Frames++
 		if !verify(buf) {

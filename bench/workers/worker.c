@@ -264,8 +264,10 @@ int main(int argc, char **argv) {
             int64_t sd = s0 < 0 ? -1 : sched_now() - s0;
             const uint8_t *px = (view && !copyout) ? f.pixels : buf;
             uint64_t len = f.len < n ? f.len : n;
-            int ok = f.len == n && verify(px, len);
             uint64_t seq = len >= 16 ? le64(px + 8) : 0;
+            /* Received: the writer prepares its next frame from here on. */
+            if (acks) __atomic_store_n((uint64_t *)(acks + ACK_LINE * (index + 1) + 8), seq, __ATOMIC_SEQ_CST);
+            int ok = f.len == n && verify(px, len);
             if (view && !copyout && framering_reader_release(&rd) != FRAMERING_OK) {
                 rejected++;
                 continue;

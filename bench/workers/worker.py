@@ -128,7 +128,9 @@ def main():
         fd = os.open(os.path.join(a.dir, "acks"), os.O_RDWR)
         acks = mmap.mmap(fd, ACK_SIZE)
         os.close(fd)
-    ack_word = np.frombuffer(acks, dtype=np.uint64, count=1, offset=ACK_LINE * (a.index + 1)) if acks else None
+    # [0]: the last frame finished with; [1]: the last frame received (the
+    # writer prepares its next frame from then on).
+    ack_word = np.frombuffer(acks, dtype=np.uint64, count=2, offset=ACK_LINE * (a.index + 1)) if acks else None
 
     kw = dict(dir=a.dir, start="next", wait=True, timeout=30)
     if a.kind != "idle":
@@ -174,11 +176,13 @@ def main():
                         f = r.read(timeout=0, out=buf)
                         d = time.perf_counter_ns() - t0
                         at = now_ns(MONO)
+                        seq = int(struct.unpack_from("<Q", buf, 8)[0])
+                        if ack_word is not None:
+                            ack_word[1] = seq
                         t1 = time.perf_counter_ns()
                         np.copyto(buf2, private[k & 7])
                         dn = time.perf_counter_ns() - t1
                         ok = verify(buf, n)
-                        seq = int(struct.unpack_from("<Q", buf, 8)[0])
                         t_read.append(d)
                         t_numpy.append(dn)
                     elif view:
@@ -186,14 +190,18 @@ def main():
                         with v:
                             at = now_ns(MONO)
                             d = v.frame.data
-                            ok = verify(d, n)
                             seq = int(struct.unpack_from("<Q", d, 8)[0])
+                            if ack_word is not None:
+                                ack_word[1] = seq
+                            ok = verify(d, n)
                             pub = v.frame.publish_ns
                     else:
                         f = r.read(out=buf)
                         at = now_ns(MONO)
-                        ok = verify(buf, n)
                         seq = int(struct.unpack_from("<Q", buf, 8)[0])
+                        if ack_word is not None:
+                            ack_word[1] = seq
+                        ok = verify(buf, n)
                         pub = f.publish_ns
                 except errors.Timeout:
                     if a.kind == "copyout":
