@@ -114,8 +114,8 @@ const (
 	Throughput Kind = "throughput"
 	// CopyOut: paced like Latency; the reader looks for a frame without
 	// waiting and times the copy of each frame it finds, alternating the
-	// library's copy-out read with a plain copy of the same slot (Go copy,
-	// glibc memcpy) or, in Python, with a numpy copy in the process.
+	// library's copy-out read with a plain copy of the same slot through a
+	// view (Go copy, glibc memcpy, numpy.copyto).
 	CopyOut Kind = "copyout"
 	// Idle: a reader blocked on a ring whose writer is alive and publishes
 	// nothing; figures are its CPU share and wake-ups per second.

@@ -181,7 +181,7 @@ func newPacer(c Case, seed uint64, acks *ackBoard, readers int) *pacer {
 // minFrames is the fewest frames a case sends, whatever its duration, so
 // that a short case on a busy machine still has steady-state frames
 // after the first ringSlots.
-const minFrames = 5 * ringSlots
+const minFrames = 3 * ringSlots
 
 // more reports whether frame seq (1, 2, ...) should be sent.
 func (p *pacer) more(seq uint64) bool {

@@ -210,6 +210,15 @@ func schedCell(f func(*SchedStats) string) func(Result) string {
 	}
 }
 
+// schedDur is Duration, with 0 shown as 0 (no wait at all) rather than
+// "-" (nothing measured).
+func schedDur(ns int64) string {
+	if ns == 0 {
+		return "0"
+	}
+	return Duration(ns)
+}
+
 func copyCell(method string) column {
 	return column{method, func(r Result) string {
 		for _, c := range r.Copy {
@@ -243,7 +252,7 @@ var (
 	colP50       = column{"p50", func(r Result) string { return Duration(r.Latency.P50) }}
 	colP99       = column{"p99", func(r Result) string { return Duration(r.Latency.P99) }}
 	colMax       = column{"max", func(r Result) string { return Duration(r.Latency.Max) }}
-	colSchedP50  = column{"sched p50", schedCell(func(s *SchedStats) string { return Duration(s.P50) })}
+	colSchedP50  = column{"sched p50", schedCell(func(s *SchedStats) string { return schedDur(s.P50) })}
 	colContended = column{"contended", schedCell(func(s *SchedStats) string { return pct(s.Contended) })}
 	colUncP50    = column{"p50 uncontended", schedCell(func(s *SchedStats) string { return Duration(s.UncontendedP50) })}
 	colFirstMax  = column{"first 8 max", firstCell(func(f *FirstFrames) int64 { return f.LatencySlotsMax })}
@@ -315,7 +324,7 @@ var sections = []section{
 	{"Copy-out (paced; median time of one frame's copy, the slot just written by the writer on another CPU)", CopyOut,
 		[]column{colTransport, colSize, copyCell(MethodRead), copyCell(MethodGoCopy), copyCell(MethodGlibc), copyCell(MethodNumpy), colDelivered, colTorn},
 		"read: the library's copy-out read; go-copy: Go's copy of the slot through a view; glibc-memcpy: the C reader's memcpy of the slot through a view; " +
-			"numpy-copy: numpy.copyto from one of 8 private arrays, in the Python reader", nil},
+			"numpy-copy: numpy.copyto of the slot through a Python view", nil},
 	{"Idle (a reader blocked on a ring whose writer publishes nothing)", Idle,
 		[]column{colTransport, colIdleSecs, colIdleCPU, colIdleWake},
 		"getrusage over the window: CPU time and context switches, all threads of the reader's process", nil},

@@ -582,7 +582,7 @@ const (
 	MethodRead   = "read"         // the library's copy-out read (Go Read, C framering_reader_read, Python read(out=))
 	MethodGoCopy = "go-copy"      // Go's copy of the slot, in place through a view
 	MethodGlibc  = "glibc-memcpy" // glibc's memcpy of the slot, in place through a C view
-	MethodNumpy  = "numpy-copy"   // numpy.copyto from a private array of the same size, in the Python reader
+	MethodNumpy  = "numpy-copy"   // numpy.copyto of the slot, in place through a Python view
 )
 
 // runCopyOut is the Go copy-out reader: it looks for a frame without
