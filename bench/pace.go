@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"sync/atomic"
@@ -28,11 +29,12 @@ import (
 // preparation neither competes with the readers' wake-up nor lengthens
 // the pause by an amount that grows with the frame size. With several
 // readers a latency case also keeps the readers' checks apart from each
-// other's wake-ups: a reader that has its frame waits, sleeping, until
-// every reader has its frame before it verifies it; so the figure is the
+// other's wake-ups: a reader that has its frame waits, asleep on a futex,
+// until every reader has its frame before it verifies it; so the figure is the
 // cost of waking N readers, not of N readers checksumming on few CPUs.
 //
 //	off          size
+//	0            4     barrier word: bumped (and woken) when all readers have a frame
 //	64*(i+1)     8     reader i's last finished sequence number
 //	64*(i+1)+8   8     reader i's last received sequence number
 const (
@@ -110,26 +112,43 @@ func (a *ackBoard) word2(i int) *atomic.Uint64 {
 	return w
 }
 
-// barrierPoll is how long a reader sleeps between looks at the others.
-const barrierPoll = 20 * time.Microsecond
-
-// barrier waits, sleeping, until readers 0..n-1 have received seq (at
-// most ackWait: a reader that lost the frame does not stall the others).
+// barrier waits until readers 0..n-1 have received seq (at most ackWait:
+// a reader that lost the frame does not stall the others), asleep on the
+// board's futex word, which the last reader to arrive bumps and wakes: a
+// sleeping reader takes no CPU from the ones still to be woken (a timer
+// poll would wake a thread of its process every few µs).
 func (a *ackBoard) barrier(n int, seq uint64) {
 	if a == nil || n < 2 {
 		return
 	}
+	gen := a.gen()
 	deadline := time.Now().Add(ackWait)
 	for {
+		g := gen.Load() // before the check: a bump after it ends the wait
 		all := true
 		for i := 0; i < n && all; i++ {
 			all = a.word2(i).Load() >= seq
 		}
-		if all || time.Now().After(deadline) {
+		if all {
+			gen.Add(1)
+			shm.FutexWake(gen, math.MaxInt32)
 			return
 		}
-		time.Sleep(barrierPoll)
+		left := time.Until(deadline)
+		if left <= 0 {
+			return
+		}
+		shm.FutexWait(gen, g, min(left, waitSlice))
 	}
+}
+
+// gen is the board's barrier word (offset 0).
+func (a *ackBoard) gen() *atomic.Uint32 {
+	w, err := shm.Uint32At(a.m.Bytes(), 0)
+	if err != nil {
+		panic(fmt.Sprintf("ack board: %v", err))
+	}
+	return w
 }
 
 // await waits until readers 0..n-1 have acked seq (or a later frame),
