@@ -394,21 +394,14 @@ func oneLine(s string) string {
 	return s
 }
 
-// WriteMarkdown writes the report as markdown: header, ratios, goals and a
-// table per kind.
+// WriteMarkdown writes the report as markdown: header, goals, skipped
+// cases, ratios and a table per section.
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintln(bw, "# framering benchmark results")
 	fmt.Fprintln(bw)
 	for _, l := range header(r) {
 		fmt.Fprintf(bw, "- %s\n", mdEscape(l))
-	}
-	fmt.Fprintln(bw, "\n## Ratios")
-	fmt.Fprintln(bw)
-	fmt.Fprintln(bw, "| ratio | value |")
-	fmt.Fprintln(bw, "|---|---|")
-	for _, ra := range r.Ratios {
-		fmt.Fprintf(bw, "| %s | %s |\n", mdEscape(ra.Name), mdEscape(ra.Text()))
 	}
 	fmt.Fprintf(bw, "\n## Goals\n\n%s.\n\n", goalSummary(r.Goals))
 	fmt.Fprintln(bw, "| goal | target | measured | status |")
@@ -422,6 +415,13 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		for _, w := range why {
 			fmt.Fprintf(bw, "- %s\n", mdEscape(w))
 		}
+	}
+	fmt.Fprintln(bw, "\n## Ratios")
+	fmt.Fprintln(bw)
+	fmt.Fprintln(bw, "| ratio | value |")
+	fmt.Fprintln(bw, "|---|---|")
+	for _, ra := range r.Ratios {
+		fmt.Fprintf(bw, "| %s | %s |\n", mdEscape(ra.Name), mdEscape(ra.Text()))
 	}
 	for _, s := range sections {
 		res := s.rows(r)
