@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/framering/framering/consumer"
+	"github.com/framering/framering/internal/memcopy"
 	"github.com/framering/framering/internal/shm"
 	"github.com/framering/framering/legacy"
 	"github.com/framering/framering/producer"
@@ -277,7 +278,7 @@ func (s *ringSender) send(b []byte) (int64, error) {
 	if s.zeroCopy {
 		copy(px[:benchHdr], b[:benchHdr])
 	} else {
-		copy(px, b)
+		memcopy.Copy(px, b) // the library's copy-in routine, as Publish's
 	}
 	t := ring.Now()
 	setSend(px, t)
