@@ -356,11 +356,12 @@ func goals(rs []Result) []Goal {
 		if vw == nil {
 			return g
 		}
-		if g.Why = incomparable(vw, bare); g.Why != "" {
+		ps, note, why := basis(vw, bare)
+		if g.Why = why; why != "" {
 			return g
 		}
-		v := Div(p50(vw), p50(bare))
-		return g.judge(v, v <= goalViewVsBare, fmt.Sprintf("%.2fx (%s / %s%s)", v, Duration(vw.Latency.P50), Duration(bare.Latency.P50), schedNote(vw, bare)))
+		v := Div(float64(ps[0]), float64(ps[1]))
+		return g.judge(v, v <= goalViewVsBare, fmt.Sprintf("%.2fx (%s / %s%s)", v, Duration(ps[0]), Duration(ps[1]), note))
 	})
 	// 2. Fan-out.
 	perSize("4 readers ÷ 1 reader, view futex p50", func(s Shape) Goal {
@@ -389,11 +390,12 @@ func goals(rs []Result) []Goal {
 		if vw == nil || line == nil {
 			return g
 		}
-		if g.Why = incomparable(vw, line); g.Why != "" {
+		ps, note, why := basis(vw, line)
+		if g.Why = why; why != "" {
 			return g
 		}
-		v := Div(p50(vw), p50(line))
-		return g.judge(v, v <= goalSpinVsLine, fmt.Sprintf("%.2fx (%s / %s%s)", v, Duration(vw.Latency.P50), Duration(line.Latency.P50), schedNote(vw, line)))
+		v := Div(float64(ps[0]), float64(ps[1]))
+		return g.judge(v, v <= goalSpinVsLine, fmt.Sprintf("%.2fx (%s / %s%s)", v, Duration(ps[0]), Duration(ps[1]), note))
 	})
 	// 4. Copy-out against the machine's copies.
 	for _, ic := range Iceoryx {
@@ -426,17 +428,18 @@ func goals(rs []Result) []Goal {
 			out = append(out, g)
 			continue
 		}
-		if g.Why = incomparable(pp); g.Why != "" {
+		ps, note, why := basis(pp)
+		if g.Why = why; why != "" {
 			out = append(out, g)
 			continue
 		}
-		v := Div(p50(pp), float64(ic.InOutNs))
-		m := fmt.Sprintf("%.2fx (%s / %s", v, Duration(pp.Latency.P50), Duration(ic.InOutNs))
+		v := Div(float64(ps[0]), float64(ic.InOutNs))
+		m := fmt.Sprintf("%.2fx (%s / %s", v, Duration(ps[0]), Duration(ic.InOutNs))
 		if glibc := copyP50(findAny(rs, CopyOut, CCopy, Poll, s, 1), MethodGlibc); glibc > 0 {
-			m += fmt.Sprintf("; ÷ 2 × this run's glibc memcpy %.2fx, iceoryx's in its window %.2fx", Div(p50(pp), float64(2*glibc)),
+			m += fmt.Sprintf("; ÷ 2 × this run's glibc memcpy %.2fx, iceoryx's in its window %.2fx", Div(float64(ps[0]), float64(2*glibc)),
 				Div(float64(ic.InOutNs), float64(2*ic.GlibcNs)))
 		}
-		out = append(out, g.judge(v, v <= goalIceoryx, m+")"))
+		out = append(out, g.judge(v, v <= goalIceoryx, m+note+")"))
 	}
 	// 6. First touch.
 	{
@@ -459,11 +462,12 @@ func goals(rs []Result) []Goal {
 		if c == nil {
 			return g
 		}
-		if g.Why = incomparable(c, gv); g.Why != "" {
+		ps, note, why := basis(c, gv)
+		if g.Why = why; why != "" {
 			return g
 		}
-		d := c.Latency.P50 - gv.Latency.P50
-		return g.judge(float64(d)/1e3, d <= goalCViewAddsNs, fmt.Sprintf("%+.1fµs (%s − %s)", float64(d)/1e3, Duration(c.Latency.P50), Duration(gv.Latency.P50)))
+		d := ps[0] - ps[1]
+		return g.judge(float64(d)/1e3, d <= goalCViewAddsNs, fmt.Sprintf("%+.1fµs (%s − %s%s)", float64(d)/1e3, Duration(ps[0]), Duration(ps[1]), note))
 	})
 	// 8. What Python's copy-out costs over numpy.
 	{
@@ -530,10 +534,10 @@ func goals(rs []Result) []Goal {
 // measures the scheduler rather than the transport.
 const maxContended = 0.5
 
-// incomparable says why a goal cannot be judged from these results: a
-// case without steady-state frames, or one where most frames waited for
-// a CPU (then the run measured the scheduler, and says so rather than
-// calling the goal met or missed); "" if they are fine.
+// incomparable says why a goal cannot be judged from these results' p50s
+// over all frames: a case without steady-state frames, or one where most
+// frames waited for a CPU (then the run measured the scheduler, and says
+// so rather than calling the goal met or missed); "" if they are fine.
 func incomparable(rs ...*Result) string {
 	for _, r := range rs {
 		if r.Latency.P50 <= 0 {
@@ -549,11 +553,44 @@ func incomparable(rs ...*Result) string {
 	return ""
 }
 
+// minUncontended is the fewest uncontended frames a case needs for a
+// goal to be judged on them.
+const minUncontended = 20
+
+// basis returns the p50s a goal compares: over all steady-state frames
+// when no case had most of its frames contended; otherwise over each
+// case's uncontended frames (the transport's figure, the scheduler's
+// share set apart), if each has at least minUncontended of them; a note
+// for the measured text; or why the goal cannot be judged.
+func basis(rs ...*Result) (p50s []int64, note, why string) {
+	if why = incomparable(rs...); why == "" {
+		for _, r := range rs {
+			p50s = append(p50s, r.Latency.P50)
+		}
+		return p50s, schedNote(rs...), ""
+	}
+	var shares, all []string
+	for _, r := range rs {
+		if r.Latency.P50 <= 0 {
+			return nil, "", why
+		}
+		s := r.Sched
+		if s == nil || s.UncontendedP50 <= 0 || float64(s.Frames)*(1-s.Contended) < minUncontended {
+			return nil, "", why
+		}
+		p50s = append(p50s, s.UncontendedP50)
+		shares = append(shares, fmt.Sprintf("%.0f %%", 100*s.Contended))
+		all = append(all, Duration(r.Latency.P50))
+	}
+	return p50s, fmt.Sprintf("; on the uncontended frames: %s of frames waited ≥ 5µs for a CPU; over all frames %s",
+		strings.Join(shares, ", "), strings.Join(all, " / ")), ""
+}
+
 // schedNote puts the two cases' scheduler figures beside a ratio when
 // either had contended frames.
-func schedNote(a, b *Result) string {
+func schedNote(rs ...*Result) string {
 	var parts []string
-	for _, r := range []*Result{a, b} {
+	for _, r := range rs {
 		if r.Sched != nil && r.Sched.Contended >= 0.1 {
 			parts = append(parts, fmt.Sprintf("%s: %.0f %% of frames contended", r.Transport, 100*r.Sched.Contended))
 		}

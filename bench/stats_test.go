@@ -489,6 +489,22 @@ func TestGoalsRefuseContention(t *testing.T) {
 			}
 		}
 	}
+	// Most frames contended but enough uncontended ones: judged on those,
+	// and the measured text says so.
+	rs = synthetic()
+	for i := range rs {
+		if rs[i].Name == "latency/bare/futex/1920x1080x3/r1" {
+			rs[i].Sched.Contended, rs[i].Sched.UncontendedP50, rs[i].Latency.P50 = 0.6, 38_000, 60_000
+		}
+	}
+	_, goals = Analyze(rs)
+	for _, g := range goals {
+		if g.Name == "view futex p50 ÷ bare futex p50 at equal pacing, 1920x1080x3" {
+			if !g.Judged || !strings.Contains(g.Measured, "on the uncontended frames") || math.Abs(g.Value-40.0/38) > 1e-9 {
+				t.Errorf("judged %v value %v measured %q; want 40/38 on the uncontended frames", g.Judged, g.Value, g.Measured)
+			}
+		}
+	}
 	// A skipped language says so in the goal.
 	rs = synthetic()
 	for i := range rs {
