@@ -73,7 +73,7 @@ C_XFLAGS := -std=c++17 -O2 -g $(C_WARN) -pthread
 C_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 C_SANENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
-c: $(C_BUILD)/framering-send-c $(C_BUILD)/framering-recv-c $(C_BUILD)/framering-quickstart c-cv
+c: $(C_BUILD)/framering-send-c $(C_BUILD)/framering-recv-c $(C_BUILD)/framering-quickstart $(C_BUILD)/framering-bench-c c-cv
 
 $(C_BUILD):
 	mkdir -p $@
@@ -82,6 +82,11 @@ $(C_BUILD)/framering-%-c: c/tools/%.c c/tools/cli.h c/framering.h | $(C_BUILD)
 	$(CC) $(C_CFLAGS) -o $@ $<
 
 $(C_BUILD)/framering-quickstart: c/examples/quickstart.c c/framering.h | $(C_BUILD)
+	$(CC) $(C_CFLAGS) -o $@ $<
+
+# The C reader of the benchmark suite (framering bench runs it; see
+# docs/PERFORMANCE.md).
+$(C_BUILD)/framering-bench-c: bench/workers/worker.c c/framering.h | $(C_BUILD)
 	$(CC) $(C_CFLAGS) -o $@ $<
 
 # The OpenCV examples, when pkg-config finds OpenCV 4 (Debian: libopencv-dev).

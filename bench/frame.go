@@ -50,6 +50,9 @@ func prepare(b []byte, seq uint64) {
 // setSend writes the send time.
 func setSend(b []byte, ns int64) { binary.LittleEndian.PutUint64(b[offSend:], uint64(ns)) }
 
+// setSeq writes the header's sequence number.
+func setSeq(b []byte, seq uint64) { binary.LittleEndian.PutUint64(b[offSeq:], seq) }
+
 // sendTime reads the send time.
 func sendTime(b []byte) int64 { return int64(binary.LittleEndian.Uint64(b[offSend:])) }
 
@@ -66,4 +69,28 @@ func verify(b []byte) bool {
 	}
 	n, err := pattern.Verify(b[benchHdr:])
 	return err == nil && n == frameSeq(b) && b[firstMark] == byte(n)
+}
+
+// verifyHeader is the cheap check: the header's number is the pattern's,
+// and every page's mark is that number's low byte. The marks, the header
+// and the checksum are the only bytes that differ between frames (the
+// stripes are frame 0's in every frame), so a frame stitched from two
+// frames at a page or finer fails it unless the seam falls inside one
+// page's identical stripes. The ping-pong echo uses it, so that a full
+// checksum pass is not inside the round trip.
+func verifyHeader(b []byte) bool {
+	if len(b) < minFrame {
+		return false
+	}
+	n := frameSeq(b)
+	if binary.LittleEndian.Uint64(b[benchHdr:]) != n {
+		return false
+	}
+	m := byte(n)
+	for i := firstMark; i < len(b); i += markEvery {
+		if b[i] != m {
+			return false
+		}
+	}
+	return true
 }

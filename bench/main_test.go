@@ -1,7 +1,10 @@
 package bench
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -31,6 +34,22 @@ func testRunner(tb testing.TB) *Runner {
 			return testutil.Start(tb, workerHelper, specEnv+"="+spec), nil
 		},
 	}
+}
+
+// foreignWorkers builds the C worker into t's temporary directory (cc,
+// as make c does) and finds the Python one; a missing toolchain leaves
+// that language's cases skipped, with the reason.
+func foreignWorkers(t testing.TB) Workers {
+	t.Helper()
+	w := FindWorkers("", "", ".")
+	exe := filepath.Join(t.TempDir(), "framering-bench-c")
+	out, err := exec.Command("cc", "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-pthread", "-o", exe, "workers/worker.c").CombinedOutput()
+	if err != nil {
+		w.C, w.CMissing = "", fmt.Sprintf("C reader: cc failed: %v %s", err, out)
+	} else {
+		w.C, w.CMissing = exe, ""
+	}
+	return w
 }
 
 // hangGuard is how long a whole test case may take before it is treated

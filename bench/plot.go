@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -44,7 +45,7 @@ func keysOf(rs []Result, k Kind) []lineKey {
 	for _, t := range AllTransports {
 		for _, w := range Waits(t) {
 			for _, r := range rs {
-				if r.Err == "" && r.Kind == k && r.Transport == t && r.Wait == w && r.Readers == 1 {
+				if r.ok() && r.Kind == k && r.Transport == t && r.Wait == w && r.Readers == 1 {
 					out = append(out, lineKey{t, w})
 					break
 				}
@@ -60,7 +61,7 @@ func cdfShape(rs []Result) (Shape, bool) {
 	var best Shape
 	found := false
 	for _, r := range rs {
-		if r.Err != "" || r.Kind != Latency || r.Readers != 1 {
+		if !r.ok() || r.Kind != Latency || r.Readers != 1 {
 			continue
 		}
 		if r.Shape == Shape1080 {
@@ -82,7 +83,7 @@ func WritePlots(dir string, rs []Result) ([]string, error) {
 	if s, ok := cdfShape(rs); ok {
 		var lines []series
 		for _, k := range keysOf(rs, Latency) {
-			r := find(rs, Latency, k.t, k.w, s, 1)
+			r := findAny(rs, Latency, k.t, k.w, s, 1)
 			if r == nil || len(r.CDF) == 0 {
 				continue
 			}
@@ -108,7 +109,7 @@ func WritePlots(dir string, rs []Result) ([]string, error) {
 		for _, key := range keysOf(rs, k) {
 			var xy plotter.XYs
 			for _, s := range shapesOf(rs) {
-				if r := find(rs, k, key.t, key.w, s, 1); r != nil && y(r) > 0 {
+				if r := findAny(rs, k, key.t, key.w, s, 1); r != nil && y(r) > 0 {
 					xy = append(xy, plotter.XY{X: float64(s.Bytes()) / 1e6, Y: y(r)})
 				}
 			}
@@ -172,9 +173,29 @@ func save(p *plot.Plot, lines []series, points bool, path string) error {
 			p.Add(sc)
 		}
 	}
+	padLog(&p.X)
+	padLog(&p.Y)
 	if err := p.Save(8*vg.Inch, 5*vg.Inch, path); err != nil {
 		os.Remove(path)
 		return fmt.Errorf("plot %s: %w", filepath.Base(path), err)
 	}
 	return nil
+}
+
+// padLog widens a log axis whose data span a single value (one frame
+// size, one latency): gonum's log scale divides by log(Max/Min), and
+// drawing such an axis panics. It also keeps Min positive.
+func padLog(a *plot.Axis) {
+	if _, ok := a.Scale.(plot.LogScale); !ok {
+		return
+	}
+	if a.Min <= 0 {
+		a.Min = math.Min(1e-3, a.Max/10)
+	}
+	if a.Max <= a.Min {
+		a.Min, a.Max = a.Min/2, a.Min*2
+	}
+	if a.Max < a.Min*1.5 {
+		a.Min, a.Max = a.Min/1.25, a.Max*1.25
+	}
 }

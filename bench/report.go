@@ -87,12 +87,26 @@ type Report struct {
 	Goals   []Goal    `json:"goals"`
 }
 
-// Failed lists the names of the cases that did not run to the end.
+// Failed lists the names of the cases that did not run to the end
+// (skipped cases are not failures).
 func (r *Report) Failed() []string {
 	var out []string
 	for _, res := range r.Results {
 		if res.Err != "" {
 			out = append(out, res.Name+": "+res.Err)
+		}
+	}
+	return out
+}
+
+// SkippedWhy lists, once each, why cases were skipped.
+func (r *Report) SkippedWhy() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, res := range r.Results {
+		if res.Skipped != "" && !seen[res.Skipped] {
+			seen[res.Skipped] = true
+			out = append(out, res.Skipped)
 		}
 	}
 	return out
@@ -145,15 +159,31 @@ func header(r *Report) []string {
 	return lines
 }
 
-// table rows per kind.
-func rows(r *Report, k Kind) []Result {
+// rows are the section's results.
+func (s section) rows(r *Report) []Result {
 	var out []Result
 	for _, res := range r.Results {
-		if res.Kind == k {
+		if res.Kind == s.kind && (s.keep == nil || s.keep(res)) {
 			out = append(out, res)
 		}
 	}
 	return out
+}
+
+// goalSummary counts the goals by status.
+func goalSummary(gs []Goal) string {
+	var met, missed, not int
+	for _, g := range gs {
+		switch g.Status() {
+		case "MET":
+			met++
+		case "MISSED":
+			missed++
+		default:
+			not++
+		}
+	}
+	return fmt.Sprintf("%d met, %d missed, %d not judged by this run", met, missed, not)
 }
 
 func cpuCell(res Result) string {
@@ -169,22 +199,100 @@ type column struct {
 	cell func(Result) string
 }
 
+func pct(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) }
+
+func schedCell(f func(*SchedStats) string) func(Result) string {
+	return func(r Result) string {
+		if r.Sched == nil {
+			return "-"
+		}
+		return f(r.Sched)
+	}
+}
+
+// schedDur is Duration, with 0 shown as 0 (no wait at all) rather than
+// "-" (nothing measured).
+func schedDur(ns int64) string {
+	if ns == 0 {
+		return "0"
+	}
+	return Duration(ns)
+}
+
+func copyCell(method string) column {
+	return column{method, func(r Result) string {
+		for _, c := range r.Copy {
+			if c.Method == method {
+				return fmt.Sprintf("%s (%.2f GB/s)", Duration(c.Time.P50), c.GBps)
+			}
+		}
+		return "-"
+	}}
+}
+
+func firstCell(f func(*FirstFrames) int64) func(Result) string {
+	return func(r Result) string {
+		if r.First == nil {
+			return "-"
+		}
+		return Duration(f(r.First))
+	}
+}
+
 var (
 	colTransport = column{"transport", func(r Result) string { return string(r.Transport) }}
-	colWait      = column{"wait", func(r Result) string { return string(r.Wait) }}
+	colWait      = column{"wait", func(r Result) string {
+		if r.Pin {
+			return string(r.Wait) + ", pinned"
+		}
+		return string(r.Wait)
+	}}
 	colSize      = column{"size", func(r Result) string { return r.Shape.String() }}
 	colReaders   = column{"readers", func(r Result) string { return fmt.Sprint(r.Readers) }}
 	colP50       = column{"p50", func(r Result) string { return Duration(r.Latency.P50) }}
 	colP99       = column{"p99", func(r Result) string { return Duration(r.Latency.P99) }}
-	colP999      = column{"p99.9", func(r Result) string { return Duration(r.Latency.P999) }}
 	colMax       = column{"max", func(r Result) string { return Duration(r.Latency.Max) }}
+	colSchedP50  = column{"sched p50", schedCell(func(s *SchedStats) string { return schedDur(s.P50) })}
+	colContended = column{"contended", schedCell(func(s *SchedStats) string { return pct(s.Contended) })}
+	colUncP50    = column{"p50 uncontended", schedCell(func(s *SchedStats) string { return Duration(s.UncontendedP50) })}
+	colFirstMax  = column{"first 8 max", firstCell(func(f *FirstFrames) int64 { return f.LatencySlotsMax })}
 	colFPS       = column{"frames/s", func(r Result) string { return fmt.Sprintf("%.0f", r.FPS) }}
 	colGBps      = column{"GB/s", func(r Result) string { return fmt.Sprintf("%.2f", r.GBps) }}
 	colCPU       = column{"CPU s w/r", cpuCell}
 	colFrames    = column{"frames", func(r Result) string { return fmt.Sprint(r.Frames) }}
+	colDelivered = column{"frames", func(r Result) string { return fmt.Sprint(r.Delivered) }}
 	colDropped   = column{"dropped", func(r Result) string { return fmt.Sprint(r.Dropped) }}
 	colTorn      = column{"torn", func(r Result) string { return fmt.Sprint(r.Torn) }}
 	colErr       = column{"error", func(r Result) string { return r.Err }}
+	colOpen      = column{"ring created", firstCell(func(f *FirstFrames) int64 { return f.OpenNs })}
+	colPub1      = column{"publish #1", firstCell(func(f *FirstFrames) int64 { return f.Publish1 })}
+	colPubSlots  = column{"#1-8 p50", firstCell(func(f *FirstFrames) int64 { return f.PublishSlotsP50 })}
+	colPubSteady = column{"steady p50", firstCell(func(f *FirstFrames) int64 { return f.PublishSteady })}
+	colPubRatio  = column{"#1 ÷ steady", func(r Result) string {
+		if r.First == nil || r.First.PublishSteady == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2fx", Div(float64(r.First.Publish1), float64(r.First.PublishSteady)))
+	}}
+	colLat1     = column{"latency #1", firstCell(func(f *FirstFrames) int64 { return f.Latency1 })}
+	colIdleSecs = column{"seconds", func(r Result) string {
+		if r.Idle == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f", r.Idle.Seconds)
+	}}
+	colIdleCPU = column{"CPU % of a core", func(r Result) string {
+		if r.Idle == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.3f", r.Idle.CPUPercent)
+	}}
+	colIdleWake = column{"wake-ups/s", func(r Result) string {
+		if r.Idle == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f", r.Idle.WakeupsPerSec)
+	}}
 )
 
 type section struct {
@@ -192,18 +300,34 @@ type section struct {
 	kind  Kind
 	cols  []column
 	note  string
+	// keep, if set, picks the section's rows among the kind's results.
+	keep func(Result) bool
 }
 
 var sections = []section{
-	{"One-way latency (writer publishes at random 1-3 ms gaps)", Latency,
-		[]column{colTransport, colWait, colSize, colReaders, colP50, colP99, colP999, colMax, colFrames, colDropped, colTorn, colCPU},
-		"publish start (writer's CLOCK_MONOTONIC) to the frame usable by the reader; over all readers"},
+	{"One-way latency (paced: readers idle 1-3 ms before each frame)", Latency,
+		[]column{colTransport, colWait, colSize, colReaders, colP50, colP99, colMax, colSchedP50, colContended, colUncP50, colFirstMax, colFrames, colDropped, colTorn, colCPU},
+		"publish start (writer's CLOCK_MONOTONIC) to the frame usable by the reader, over all readers, frames after each slot's first use; " +
+			"sched: the reader's run-queue wait while it waited (schedstat), contended: frames with ≥ 5µs of it", nil},
+	{"First frames of a fresh ring (latency cases)", Latency,
+		[]column{colTransport, colWait, colSize, colReaders, colOpen, colPub1, colPubSlots, colPubSteady, colPubRatio, colLat1, colFirstMax},
+		"the writer's time to put a frame in (view: Reserve, fill, Commit; copy: Publish) for frame 1, frames 1-8 (each slot's first use) and the frames after; " +
+			"the readers' latency of frame 1 and the worst of frames 1-8",
+		func(r Result) bool { return r.Transport.ring() && r.First != nil && r.First.PublishSteady > 0 }},
 	{"Ping-pong latency (round trip / 2, back to back)", PingPong,
-		[]column{colTransport, colWait, colSize, colP50, colP99, colP999, colMax, colFPS, colTorn, colCPU},
-		"frames/s here is round trips per second"},
+		[]column{colTransport, colWait, colSize, colP50, colP99, colMax, colSchedP50, colContended, colFPS, colTorn, colCPU},
+		"framering-view: zero-copy (a loan with only the header written, a view); framering-copy: Publish in, Read out, each way; " +
+			"frames/s here is round trips per second; sched is the pinger's over the round trip", nil},
 	{"Throughput (writer flat out)", Throughput,
 		[]column{colTransport, colWait, colSize, colReaders, colFPS, colGBps, colP50, colP99, colFrames, colDropped, colTorn, colCPU},
-		"frames/s and GB/s per reader (mean over readers); latency here is frame age under load"},
+		"frames/s and GB/s per reader (mean over readers); latency here is frame age under load", nil},
+	{"Copy-out (paced; median time of one frame's copy, the slot just written by the writer on another CPU)", CopyOut,
+		[]column{colTransport, colSize, copyCell(MethodRead), copyCell(MethodGoCopy), copyCell(MethodGlibc), copyCell(MethodNumpy), colDelivered, colTorn},
+		"read: the library's copy-out read; go-copy: Go's copy of the slot through a view; glibc-memcpy: the C reader's memcpy of the slot through a view; " +
+			"numpy-copy: numpy.copyto of the slot through a Python view", nil},
+	{"Idle (a reader blocked on a ring whose writer publishes nothing)", Idle,
+		[]column{colTransport, colIdleSecs, colIdleCPU, colIdleWake},
+		"getrusage over the window: CPU time and context switches, all threads of the reader's process", nil},
 }
 
 func cellsOf(cols []column, res Result) []string {
@@ -221,7 +345,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintln(bw, l)
 	}
 	for _, s := range sections {
-		res := rows(r, s.kind)
+		res := s.rows(r)
 		if len(res) == 0 {
 			continue
 		}
@@ -237,6 +361,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 				fmt.Fprintf(tw, "%s\t%s\t%s\tFAILED: %s\t\n", res.Transport, res.Wait, res.Shape, oneLine(res.Err))
 				continue
 			}
+			if res.Skipped != "" {
+				fmt.Fprintf(tw, "%s\t%s\t%s\tskipped (see below)\t\n", res.Transport, res.Wait, res.Shape)
+				continue
+			}
 			fmt.Fprintln(tw, strings.Join(cellsOf(s.cols, res), "\t")+"\t")
 		}
 		tw.Flush()
@@ -245,9 +373,15 @@ func (r *Report) WriteTable(w io.Writer) error {
 	for _, ra := range r.Ratios {
 		fmt.Fprintf(bw, "  %-52s %s\n", ra.Name, ra.Text())
 	}
-	fmt.Fprintln(bw, "\nGoals")
+	if why := r.SkippedWhy(); len(why) > 0 {
+		fmt.Fprintln(bw, "\nSkipped")
+		for _, w := range why {
+			fmt.Fprintf(bw, "  %s\n", w)
+		}
+	}
+	fmt.Fprintf(bw, "\nGoals (%s)\n", goalSummary(r.Goals))
 	for _, g := range r.Goals {
-		fmt.Fprintf(bw, "  %-8s %-52s %s (target %s)\n", g.Status(), g.Name, g.MeasuredText(), g.Target)
+		fmt.Fprintf(bw, "  %-6s %-70s %s (target %s)\n", g.Status(), g.Name, g.MeasuredText(), g.Target)
 	}
 	return bw.Flush()
 }
@@ -260,14 +394,27 @@ func oneLine(s string) string {
 	return s
 }
 
-// WriteMarkdown writes the report as markdown: header, ratios, goals and a
-// table per kind.
+// WriteMarkdown writes the report as markdown: header, goals, skipped
+// cases, ratios and a table per section.
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintln(bw, "# framering benchmark results")
 	fmt.Fprintln(bw)
 	for _, l := range header(r) {
 		fmt.Fprintf(bw, "- %s\n", mdEscape(l))
+	}
+	fmt.Fprintf(bw, "\n## Goals\n\n%s.\n\n", goalSummary(r.Goals))
+	fmt.Fprintln(bw, "| goal | target | measured | status |")
+	fmt.Fprintln(bw, "|---|---|---|---|")
+	for _, g := range r.Goals {
+		fmt.Fprintf(bw, "| %s | %s | %s | %s |\n", mdEscape(g.Name), mdEscape(g.Target), mdEscape(g.MeasuredText()), g.Status())
+	}
+	if why := r.SkippedWhy(); len(why) > 0 {
+		fmt.Fprintln(bw, "\n## Skipped")
+		fmt.Fprintln(bw)
+		for _, w := range why {
+			fmt.Fprintf(bw, "- %s\n", mdEscape(w))
+		}
 	}
 	fmt.Fprintln(bw, "\n## Ratios")
 	fmt.Fprintln(bw)
@@ -276,15 +423,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	for _, ra := range r.Ratios {
 		fmt.Fprintf(bw, "| %s | %s |\n", mdEscape(ra.Name), mdEscape(ra.Text()))
 	}
-	fmt.Fprintln(bw, "\n## Goals")
-	fmt.Fprintln(bw)
-	fmt.Fprintln(bw, "| goal | target | measured | status |")
-	fmt.Fprintln(bw, "|---|---|---|---|")
-	for _, g := range r.Goals {
-		fmt.Fprintf(bw, "| %s | %s | %s | %s |\n", mdEscape(g.Name), mdEscape(g.Target), mdEscape(g.MeasuredText()), g.Status())
-	}
 	for _, s := range sections {
-		res := rows(r, s.kind)
+		res := s.rows(r)
 		if len(res) == 0 {
 			continue
 		}
@@ -298,7 +438,11 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		rule = append(rule, "---")
 		fmt.Fprintf(bw, "| %s |\n|%s|\n", strings.Join(head, " | "), strings.Join(rule, "|"))
 		for _, res := range res {
-			cells := append(cellsOf(s.cols, res), oneLine(res.Err))
+			why := res.Err
+			if res.Skipped != "" {
+				why = "skipped: " + res.Skipped
+			}
+			cells := append(cellsOf(s.cols, res), oneLine(why))
 			for i := range cells {
 				cells[i] = mdEscape(cells[i])
 			}

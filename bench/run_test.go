@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/framering/framering/internal/shm"
 	"github.com/framering/framering/internal/testutil"
 )
 
@@ -15,53 +16,112 @@ import (
 var tiny = Shape{64, 48, 3}
 
 // TestEveryTransportAcrossProcesses runs a tiny case per transport and
-// kind in separate processes and checks the accounting.
+// kind in separate processes (the C and Python readers too, where their
+// toolchain is here) and checks the accounting.
 func TestEveryTransportAcrossProcesses(t *testing.T) {
 	type tc struct {
 		kind    Kind
 		tr      Transport
 		wait    Wait
 		readers int
+		pin     bool
 	}
 	var cases []tc
 	for _, tr := range AllTransports {
-		cases = append(cases, tc{Latency, tr, DefaultWait(tr), 1}, tc{Throughput, tr, DefaultWait(tr), 1})
-		if tr != Memcpy {
-			cases = append(cases, tc{PingPong, tr, DefaultWait(tr), 1}, tc{Latency, tr, DefaultWait(tr), 2})
+		cases = append(cases, tc{kind: Latency, tr: tr, wait: DefaultWait(tr), readers: 1})
+		if tr != Bare {
+			cases = append(cases, tc{kind: Throughput, tr: tr, wait: DefaultWait(tr), readers: 1})
+		}
+		if tr != Memcpy && !tr.foreign() && tr != Bare {
+			cases = append(cases, tc{kind: PingPong, tr: tr, wait: DefaultWait(tr), readers: 1}, tc{kind: Latency, tr: tr, wait: DefaultWait(tr), readers: 2})
 		}
 	}
 	cases = append(cases,
-		tc{Latency, FrameringView, Spin, 1}, tc{Latency, FrameringView, Poll, 1},
-		tc{Latency, FrameringCopy, Spin, 1}, tc{Latency, FrameringCopy, Poll, 1},
-		tc{Latency, Legacy, Spin, 1})
+		tc{kind: Latency, tr: FrameringView, wait: Spin, readers: 1}, tc{kind: Latency, tr: FrameringView, wait: Poll, readers: 1},
+		tc{kind: Latency, tr: FrameringCopy, wait: Spin, readers: 1}, tc{kind: Latency, tr: FrameringCopy, wait: Poll, readers: 1},
+		tc{kind: Latency, tr: Legacy, wait: Spin, readers: 1}, tc{kind: Latency, tr: Bare, wait: Spin, readers: 1},
+		tc{kind: Latency, tr: Bare, wait: Futex, readers: 2}, tc{kind: PingPong, tr: FrameringCopy, wait: Spin, readers: 1},
+		tc{kind: Latency, tr: FrameringView, wait: Spin, readers: 1, pin: true},
+		tc{kind: CopyOut, tr: FrameringCopy, wait: Poll, readers: 1}, tc{kind: CopyOut, tr: CCopy, wait: Poll, readers: 1},
+		tc{kind: CopyOut, tr: PyCopy, wait: Poll, readers: 1},
+		tc{kind: Idle, tr: FrameringView, wait: Futex, readers: 1}, tc{kind: Idle, tr: CView, wait: Futex, readers: 1},
+		tc{kind: Idle, tr: PyView, wait: Futex, readers: 1})
+	workers := foreignWorkers(t)
+	for _, why := range []string{workers.CMissing, workers.PythonMissing} {
+		if why != "" {
+			t.Logf("skipping: %s", why)
+		}
+	}
 	for _, k := range cases {
-		c := Case{Kind: k.kind, Transport: k.tr, Wait: k.wait, Shape: tiny, Readers: k.readers, Duration: 150 * time.Millisecond}
+		c := Case{Kind: k.kind, Transport: k.tr, Wait: k.wait, Shape: tiny, Readers: k.readers, Pin: k.pin, Duration: 150 * time.Millisecond}
+		if k.kind == Idle {
+			c.Duration = 300 * time.Millisecond
+		}
 		t.Run(c.Name(), func(t *testing.T) {
 			t.Parallel()
+			if why := workers.missing(c.Transport.lang()); why != "" {
+				t.Skip(why)
+			}
+			if c.Pin {
+				if cpus, _ := shm.CPUs(); len(cpus) < 2 {
+					t.Skip("pinning needs 2 CPUs")
+				}
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 			defer cancel()
-			res := testRunner(t).Run(ctx, c)
-			if res.Err != "" {
-				t.Fatalf("case failed: %s", res.Err)
+			r := testRunner(t)
+			r.Workers = workers
+			res := r.Run(ctx, c)
+			if res.Err != "" || res.Skipped != "" {
+				t.Fatalf("case failed: %s%s", res.Err, res.Skipped)
 			}
-			if res.Frames == 0 || res.Delivered == 0 {
-				t.Fatalf("published %d, delivered %d; want both > 0", res.Frames, res.Delivered)
-			}
-			if res.Latency.Count == 0 || res.Latency.P50 <= 0 || res.Latency.Max < res.Latency.P50 {
-				t.Errorf("latency %+v: want samples with 0 < p50 <= max", res.Latency)
-			}
+			t.Logf("frames %d delivered %d dropped %d torn %d p50 %d max %d fps %.0f cpu %.3f %v sched %+v first %+v copy %+v idle %+v",
+				res.Frames, res.Delivered, res.Dropped, res.Torn, res.Latency.P50, res.Latency.Max, res.FPS, res.WriterCPU, res.ReaderCPU,
+				res.Sched, res.First, res.Copy, res.Idle)
 			if c.Transport != Legacy && res.Torn != 0 {
 				t.Errorf("%d torn frames accepted over %s; want 0", res.Torn, c.Transport)
+			}
+			if c.Kind == Idle {
+				if res.Idle == nil || res.Idle.Seconds <= 0 || res.Delivered != 0 {
+					t.Errorf("idle: %+v, %d frames delivered; want a window and no frame", res.Idle, res.Delivered)
+				}
+				return
+			}
+			if res.Frames < minFrames || res.Delivered == 0 {
+				t.Fatalf("published %d, delivered %d; want at least %d and > 0", res.Frames, res.Delivered, minFrames)
+			}
+			if c.Kind == CopyOut {
+				want := map[Transport][]string{FrameringCopy: {MethodRead, MethodGoCopy}, CCopy: {MethodRead, MethodGlibc}, PyCopy: {MethodRead, MethodNumpy}}[c.Transport]
+				if len(res.Copy) != 2 || res.Copy[0].Method != want[0] || res.Copy[1].Method != want[1] || res.Copy[0].Time.Count == 0 {
+					t.Errorf("copy-out figures %+v; want %v", res.Copy, want)
+				}
+				if res.AckTimeouts != 0 || res.Delivered != res.Frames {
+					t.Errorf("copy-out: %d of %d frames, %d ack timeouts; a paced reader misses none", res.Delivered, res.Frames, res.AckTimeouts)
+				}
+				return
+			}
+			if res.Latency.Count == 0 || res.Latency.P50 <= 0 || res.Latency.Max < res.Latency.P50 {
+				t.Errorf("latency %+v: want steady-state samples with 0 < p50 <= max", res.Latency)
 			}
 			if c.Kind != PingPong && c.Transport != Memcpy && len(res.ReaderCPU) != c.Readers {
 				t.Errorf("CPU figures for %d readers, want %d", len(res.ReaderCPU), c.Readers)
 			}
-			t.Logf("frames %d delivered %d dropped %d torn %d p50 %d max %d fps %.0f cpu %.3f %v", res.Frames, res.Delivered, res.Dropped, res.Torn, res.Latency.P50, res.Latency.Max, res.FPS, res.WriterCPU, res.ReaderCPU)
 			per := res.Delivered / uint64(c.Readers)
-			// Sockets and pipes are lossless; so is a ring whose readers keep up
-			// with 1-3 ms gaps (not asserted: a loaded machine may lap them).
-			if c.Transport.stream() && c.Kind != PingPong && per != res.Frames {
-				t.Errorf("%s delivered %d of %d frames per reader; a stream loses none", c.Transport, per, res.Frames)
+			// Sockets and pipes are lossless; so is every paced reader (the
+			// writer waits for its ack).
+			if (c.Transport.stream() && c.Kind != PingPong || c.Kind == Latency && c.Transport != Legacy) && per != res.Frames {
+				t.Errorf("%s delivered %d of %d frames per reader; want all", c.Transport, per, res.Frames)
+			}
+			if c.Kind == Latency {
+				if res.AckTimeouts != 0 {
+					t.Errorf("%d paced frames not acked in time", res.AckTimeouts)
+				}
+				if res.Sched == nil && newSchedClock() != nil {
+					t.Error("no scheduler figures although schedstat is there")
+				}
+				if c.Transport.ring() && (res.First == nil || res.First.Publish1 <= 0 || res.First.PublishSteady <= 0 || res.First.OpenNs <= 0) {
+					t.Errorf("first frames %+v: want the writer's publish times and the ring's creation", res.First)
+				}
 			}
 		})
 	}
@@ -98,8 +158,9 @@ func TestExecSpawner(t *testing.T) {
 			t.Errorf("%s: nothing delivered", res.Name)
 		}
 	}
-	if res := results[2]; res.Frames != 20 || res.Latency.Count != 20 {
-		t.Errorf("ping-pong of 20 frames: %d pings, %d round trips", res.Frames, res.Latency.Count)
+	if res := results[2]; res.Frames != 20 || res.Delivered != 20 || res.Latency.Count != 20-ringSlots {
+		t.Errorf("ping-pong of 20 frames: %d pings, %d round trips, %d after the first %d; want 20, 20, %d",
+			res.Frames, res.Delivered, res.Latency.Count, ringSlots, 20-ringSlots)
 	}
 	if len(progress) != 4 || progress[3] != 3 {
 		t.Errorf("progress calls %v, want 0 1 2 3", progress)

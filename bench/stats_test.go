@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -183,6 +184,7 @@ func TestPlan(t *testing.T) {
 		seen := map[Transport]map[Kind]bool{}
 		names := map[string]bool{}
 		var total time.Duration
+		pinned := 0
 		for _, c := range cases {
 			if err := c.Check(); err != nil {
 				t.Errorf("quick=%v: %v", quick, err)
@@ -196,17 +198,45 @@ func TestPlan(t *testing.T) {
 			}
 			seen[c.Transport][c.Kind] = true
 			total += c.Duration
+			if c.Pin {
+				pinned++
+			}
 		}
 		for _, tr := range AllTransports {
-			if !seen[tr][Latency] || !seen[tr][Throughput] {
-				t.Errorf("quick=%v: %s lacks a latency or throughput case", quick, tr)
+			if !seen[tr][Latency] && !(quick && tr.foreign() && !tr.view()) {
+				t.Errorf("quick=%v: %s lacks a latency case", quick, tr)
+			}
+			if !seen[tr][Throughput] && tr != Bare {
+				t.Errorf("quick=%v: %s lacks a throughput case", quick, tr)
+			}
+		}
+		for _, tr := range []Transport{FrameringCopy, CCopy, PyCopy} {
+			if !seen[tr][CopyOut] {
+				t.Errorf("quick=%v: no copy-out case for %s", quick, tr)
+			}
+		}
+		if !seen[FrameringView][Idle] || !seen[FrameringCopy][PingPong] {
+			t.Errorf("quick=%v: no idle or copy ping-pong case", quick)
+		}
+		if pinned != 2*len(shapesOfCases(cases)) {
+			t.Errorf("quick=%v: %d pinned cases, want the spin pair at each size", quick, pinned)
+		}
+		// Every goal is judgeable from the plan's cases: synthesize a
+		// result per case and check that no goal says the run lacked one.
+		var rs []Result
+		for _, c := range cases {
+			rs = append(rs, fakeResult(c))
+		}
+		for _, g := range goals(rs) {
+			if !g.Judged && !(quick && strings.Contains(g.Why, "at 640x404x3") || quick && strings.Contains(g.Why, "at 3840x2160x3")) {
+				t.Errorf("quick=%v: goal %q cannot be judged from the plan: %s", quick, g.Name, g.Why)
 			}
 		}
 		// The measuring time alone must leave room for process start-up
-		// within the suite's budget (90 s quick, 10 min full).
+		// within the suite's budget (60 s quick, 10 min full).
 		budget := 10 * time.Minute * 2 / 3
 		if quick {
-			budget = 90 * time.Second / 3
+			budget = 60 * time.Second / 3
 		}
 		if total > budget {
 			t.Errorf("quick=%v: %d cases measure for %v, more than %v", quick, len(cases), total, budget)
@@ -216,6 +246,31 @@ func TestPlan(t *testing.T) {
 	if len(only) != 1 || only[0].Transport != UDS || only[0].Kind != PingPong || only[0].Shape != tiny {
 		t.Errorf("filtered plan = %v, want one uds ping-pong case at %v", only, tiny)
 	}
+	// --pin pins everything, and the spin pair is not there twice.
+	for _, c := range (Plan{Quick: true, Pin: true}).Cases() {
+		if !c.Pin {
+			t.Errorf("--pin plan has an unpinned case %s", c.Name())
+		}
+	}
+	for _, c := range (Plan{Quick: true, NoPinnedPair: true}).Cases() {
+		if c.Pin {
+			t.Errorf("a plan without the pinned pair has %s", c.Name())
+		}
+	}
+	// --quick with sizes keeps the first.
+	if cs := (Plan{Quick: true, Shapes: []Shape{tiny, Shape4K}}).Cases(); len(shapesOfCases(cs)) != 1 || cs[0].Shape != tiny {
+		t.Errorf("quick plan with two sizes measured %v", shapesOfCases(cs))
+	}
+}
+
+func shapesOfCases(cs []Case) []Shape {
+	var out []Shape
+	for _, c := range cs {
+		if !slices.Contains(out, c.Shape) {
+			out = append(out, c.Shape)
+		}
+	}
+	return out
 }
 
 func TestCaseCheckRefuses(t *testing.T) {
@@ -247,28 +302,85 @@ func TestCaseCheckRefuses(t *testing.T) {
 	}
 }
 
-// synthetic results covering every ratio and goal.
+// fakeResult is a plausible result of case c: every figure a goal or a
+// report reads is set.
+func fakeResult(c Case) Result {
+	r := Result{Case: c, Name: c.Name(), Frames: 100, Delivered: 100 * uint64(c.Readers), Seconds: 1}
+	p50 := int64(40_000)
+	switch {
+	case c.Transport == Bare && c.Wait == Spin:
+		p50 = 500
+	case c.Wait == Spin:
+		p50 = 2_000
+	case c.Transport == CView:
+		p50 = 40_500
+	case c.Readers == 4:
+		p50 = 50_000
+	}
+	if c.Kind == PingPong {
+		p50 = int64(c.Shape.Bytes()) / 20 // 20 GB/s in and out
+	}
+	if c.Kind == Latency || c.Kind == PingPong || c.Kind == Throughput {
+		r.Latency = Quantiles{Count: 92, Mean: p50, P50: p50, P99: 2 * p50, P999: 3 * p50, Max: 4 * p50}
+		r.CDF = []CDFPoint{{p50, 0.5}, {4 * p50, 1}}
+		r.Sched = &SchedStats{P50: 100, P99: 2000, Contended: 0.01, UncontendedP50: p50, Frames: 92}
+		r.FPS = 1e9 / float64(p50)
+		r.GBps = r.FPS * float64(c.Shape.Bytes()) / 1e9
+	}
+	if c.Kind == Latency && c.Transport.ring() {
+		r.First = &FirstFrames{OpenNs: 5e6, Publish1: 1_100_000, PublishSlotsP50: 1_050_000, PublishSteady: 1_000_000, Latency1: 2 * p50, LatencySlotsMax: 3 * p50}
+	}
+	if c.Kind == CopyOut {
+		ns := int64(c.Shape.Bytes()) / 10 // 10 GB/s
+		st := func(m string, f float64) CopyStats {
+			t := int64(float64(ns) * f)
+			return CopyStats{Method: m, Time: Quantiles{Count: 20, P50: t, P99: 2 * t, Max: 3 * t}, GBps: float64(c.Shape.Bytes()) / float64(t)}
+		}
+		switch c.Transport {
+		case FrameringCopy:
+			r.Copy = []CopyStats{st(MethodRead, 1), st(MethodGoCopy, 1.5)}
+		case CCopy:
+			r.Copy = []CopyStats{st(MethodRead, 1), st(MethodGlibc, 0.95)}
+		case PyCopy:
+			r.Copy = []CopyStats{st(MethodRead, 1.5), st(MethodNumpy, 1)}
+		}
+	}
+	if c.Kind == Idle {
+		r.Idle = &IdleStats{Seconds: 5, CPUPercent: 0.2, WakeupsPerSec: 20}
+	}
+	if c.Transport == Legacy && c.Kind == Throughput {
+		r.Torn = 3
+	}
+	return r
+}
+
+// synthetic results covering every ratio and goal, at 1080p, with some
+// goals met and some missed.
 func synthetic() []Result {
-	lat := func(t Transport, w Wait, s Shape, p50 int64) Result {
-		return Result{Case: Case{Kind: Latency, Transport: t, Wait: w, Shape: s, Readers: 1, Duration: time.Second},
-			Latency: Quantiles{Count: 10, P50: p50, P99: 2 * p50, P999: 3 * p50, Max: 4 * p50}, Delivered: 10, Frames: 10,
-			CDF: []CDFPoint{{p50, 0.5}, {4 * p50, 1}}}
+	var rs []Result
+	for _, c := range (Plan{Quick: true}).Cases() {
+		rs = append(rs, fakeResult(c))
 	}
-	thr := func(t Transport, w Wait, s Shape, fps float64) Result {
-		return Result{Case: Case{Kind: Throughput, Transport: t, Wait: w, Shape: s, Readers: 1, Duration: time.Second},
-			FPS: fps, GBps: fps * float64(s.Bytes()) / 1e9, Delivered: 100, Frames: 100}
+	// Two more sizes for the size ratios.
+	for _, s := range []Shape{Shape404, Shape4K} {
+		for _, w := range []Wait{Futex, Spin} {
+			rs = append(rs, fakeResult(Case{Kind: Latency, Transport: FrameringView, Wait: w, Shape: s, Readers: 1, Duration: time.Second}))
+		}
 	}
-	rs := []Result{
-		lat(FrameringView, Futex, Shape404, 40_000), lat(FrameringView, Futex, Shape4K, 44_000),
-		lat(FrameringView, Spin, Shape404, 800), lat(FrameringView, Spin, Shape4K, 1_200),
-		lat(FrameringView, Futex, Shape1080, 42_000), lat(UDS, Block, Shape1080, 420_000),
-		thr(FrameringCopy, Futex, Shape1080, 95), thr(Memcpy, None, Shape1080, 100), thr(FrameringView, Futex, Shape1080, 300),
-		thr(Legacy, Poll, Shape1080, 50),
+	set := func(name string, f func(*Result)) {
+		for i := range rs {
+			if rs[i].Name == name {
+				f(&rs[i])
+				return
+			}
+		}
+		panic("no case " + name)
 	}
-	rs[len(rs)-1].Torn = 7
-	for i := range rs {
-		rs[i].Name = rs[i].Case.Name()
-	}
+	set("latency/framering-view/futex/3840x2160x3/r1", func(r *Result) { r.Latency.P50 = 44_000 })
+	set("latency/framering-view/futex/1920x1080x3/r4", func(r *Result) { r.Latency.P50 = 70_000 }) // 1.75x: missed
+	set("latency/uds/block/1920x1080x3/r1", func(r *Result) { r.Latency.P50 = 400_000 })
+	set("throughput/memcpy/none/1920x1080x3/r1", func(r *Result) { r.FPS = 100 })
+	set("throughput/framering-copy/futex/1920x1080x3/r1", func(r *Result) { r.FPS = 95 })
 	return rs
 }
 
@@ -279,14 +391,14 @@ func TestAnalyze(t *testing.T) {
 		byName[r.Name] = r
 	}
 	for name, want := range map[string]float64{
-		"framering-copy throughput ÷ memcpy, 1920x1080x3":   0.95,
-		"framering-view throughput ÷ memcpy, 1920x1080x3":   3,
-		"framering-view latency p50 ÷ UDS p50, 1920x1080x3": 0.1,
-		"framering-view p50 3840x2160x3 ÷ 640x404x3, futex": 1.1,
-		"framering-view p50 3840x2160x3 ÷ 640x404x3, spin":  1.5,
-		"framering-view p50, spin, 640x404x3":               800,
-		"torn frames accepted, legacy":                      7,
-		"torn frames accepted, framering-view":              0,
+		"framering-copy throughput ÷ memcpy, 1920x1080x3":    0.95,
+		"framering-view latency p50 ÷ UDS p50, 1920x1080x3":  0.1,
+		"framering-view p50 3840x2160x3 ÷ 640x404x3, futex":  1.1,
+		"framering-view p50 3840x2160x3 ÷ 640x404x3, spin":   1,
+		"torn frames accepted, legacy":                       3,
+		"torn frames accepted, framering-view":               0,
+		"idle framering-view reader, CPU":                    0.2,
+		"C copy-out read ÷ glibc memcpy (time), 1920x1080x3": 1 / 0.95,
 	} {
 		r, ok := byName[name]
 		if !ok {
@@ -298,32 +410,126 @@ func TestAnalyze(t *testing.T) {
 		}
 	}
 	want := map[string]string{
-		"view latency flat across sizes, futex":                "MET",
-		"view latency flat across sizes, spin":                 "MISSED",
-		"copy-out read ≥ 0.9 × memcpy throughput, 1920x1080x3": "MET",
-		"spin-mode view latency p50 ≤ 1 µs":                    "MISSED",
-		"old recipe accepts torn frames, framering none":       "MET",
+		"view futex p50 ÷ bare futex p50 at equal pacing, 1920x1080x3":        "MET",    // 40 / 40 µs
+		"4 readers ÷ 1 reader, view futex p50, 1920x1080x3":                   "MISSED", // 1.75x
+		"spin view p50 ÷ cache-line one-way (bare spin), pinned, 1920x1080x3": "MET",    // 2 / 0.5 µs
+		"copy-out read ÷ fastest of glibc memcpy and Go copy, 640x404x3":      "-",
+		"copy-out read ÷ fastest of glibc memcpy and Go copy, 1920x1080x3":    "MET", // 0.95x
+		"copy-out read ÷ fastest of glibc memcpy and Go copy, 3840x2160x3":    "-",
+		"copy-in + copy-out ping-pong p50 ÷ iceoryx's published, 640x404x3":   "-",
+		"copy-in + copy-out ping-pong p50 ÷ iceoryx's published, 1920x1080x3": "MET", // 311 µs vs 526 µs
+		"copy-in + copy-out ping-pong p50 ÷ iceoryx's published, 3840x2160x3": "-",
+		"first frame into a fresh 1920x1080x3 ring ÷ steady-state frame":      "MET",    // 1.1x
+		"C view p50 − Go view p50, 1920x1080x3":                               "MET",    // +0.5 µs
+		"Python copy-out ÷ numpy copy in one process, 1920x1080x3":            "MISSED", // 0.67x
+		"old recipe accepts torn frames, framering none":                      "MET",
+		"a blocked Go reader's CPU, idle ring":                                "MET",
+	}
+	// The other sizes have latency cases, but not the pairs.
+	for _, sz := range []string{"640x404x3", "3840x2160x3"} {
+		for _, g := range []string{"view futex p50 ÷ bare futex p50 at equal pacing, ", "4 readers ÷ 1 reader, view futex p50, ",
+			"spin view p50 ÷ cache-line one-way (bare spin), pinned, ", "C view p50 − Go view p50, "} {
+			want[g+sz] = "-"
+		}
 	}
 	if len(goals) != len(want) {
+		for _, g := range goals {
+			t.Logf("goal %q", g.Name)
+		}
 		t.Fatalf("%d goals, want %d", len(goals), len(want))
 	}
 	for _, g := range goals {
-		if w, ok := want[g.Name]; !ok || g.Status() != w {
-			t.Errorf("goal %q: %s (%s), want %s", g.Name, g.Status(), g.Measured, w)
+		w, ok := want[g.Name]
+		if !ok || g.Status() != w {
+			t.Errorf("goal %q: %s (%s), want %s", g.Name, g.Status(), g.MeasuredText(), w)
+		}
+		if g.Judged != (g.Met != nil) || g.Judged == (g.Why != "") {
+			t.Errorf("goal %q: judged %v, met %v, why %q: inconsistent", g.Name, g.Judged, g.Met, g.Why)
 		}
 	}
-	// Nothing measured: every goal is n/a, not met or missed.
+	// Nothing measured: every goal is not judged, none met or missed.
 	_, goals = Analyze(nil)
+	if len(goals) == 0 {
+		t.Fatal("no goals listed for an empty run")
+	}
 	for _, g := range goals {
-		if g.Status() != "n/a" {
-			t.Errorf("goal %q with no results: %s", g.Name, g.Status())
+		if g.Status() != "-" || g.Judged || g.Why == "" {
+			t.Errorf("goal %q with no results: %s, judged %v, why %q", g.Name, g.Status(), g.Judged, g.Why)
+		}
+	}
+}
+
+// TestGoalsRefuseContention: a case whose frames mostly waited for a CPU,
+// or that has no steady-state frame, leaves its goal not judged, with the
+// reason, instead of met or missed.
+func TestGoalsRefuseContention(t *testing.T) {
+	rs := synthetic()
+	for i := range rs {
+		switch rs[i].Name {
+		case "latency/bare/futex/1920x1080x3/r1":
+			rs[i].Sched.Contended = 0.8
+		case "pingpong/framering-copy/spin/1920x1080x3/r1":
+			rs[i].Latency = Quantiles{}
+		}
+	}
+	_, goals := Analyze(rs)
+	for _, g := range goals {
+		switch g.Name {
+		case "view futex p50 ÷ bare futex p50 at equal pacing, 1920x1080x3":
+			if g.Judged || !strings.Contains(g.Why, "80 % of frames waited") {
+				t.Errorf("contended baseline: %s, %q", g.Status(), g.Why)
+			}
+		case "copy-in + copy-out ping-pong p50 ÷ iceoryx's published, 1920x1080x3":
+			if g.Judged || !strings.Contains(g.Why, "no steady-state frame") {
+				t.Errorf("no steady frames: %s, %q", g.Status(), g.Why)
+			}
+		case "4 readers ÷ 1 reader, view futex p50, 1920x1080x3":
+			if !g.Judged {
+				t.Errorf("fan-out not judged: %q (only its 1-reader side must be uncontended)", g.Why)
+			}
+		}
+	}
+	// Most frames contended but enough uncontended ones: judged on those,
+	// and the measured text says so.
+	rs = synthetic()
+	for i := range rs {
+		if rs[i].Name == "latency/bare/futex/1920x1080x3/r1" {
+			rs[i].Sched.Contended, rs[i].Sched.UncontendedP50, rs[i].Latency.P50 = 0.6, 38_000, 60_000
+		}
+	}
+	_, goals = Analyze(rs)
+	for _, g := range goals {
+		if g.Name == "view futex p50 ÷ bare futex p50 at equal pacing, 1920x1080x3" {
+			if !g.Judged || !strings.Contains(g.Measured, "on the uncontended frames") || math.Abs(g.Value-40.0/38) > 1e-9 {
+				t.Errorf("judged %v value %v measured %q; want 40/38 on the uncontended frames", g.Judged, g.Value, g.Measured)
+			}
+		}
+	}
+	// A skipped language says so in the goal.
+	rs = synthetic()
+	for i := range rs {
+		if rs[i].Transport == CCopy || rs[i].Transport == CView {
+			rs[i] = Result{Case: rs[i].Case, Name: rs[i].Name, Skipped: "C reader: c/build/framering-bench-c missing: run make c"}
+		}
+	}
+	_, goals = Analyze(rs)
+	for _, g := range goals {
+		if strings.HasPrefix(g.Name, "copy-out read ÷ fastest") && strings.HasSuffix(g.Name, "1920x1080x3") {
+			if g.Judged || !strings.Contains(g.Why, "run make c") || !strings.Contains(g.Why, "Go copy alone: 1.50x") {
+				t.Errorf("copy-out goal without the C worker: %s %q", g.Status(), g.Why)
+			}
+		}
+		if strings.HasPrefix(g.Name, "C view") && (g.Judged || !strings.Contains(g.Why, "run make c")) {
+			t.Errorf("C view goal without the C worker: %s %q", g.Status(), g.Why)
 		}
 	}
 }
 
 func testReport() *Report {
 	rep := NewReport(append(synthetic(), Result{Case: Case{Kind: PingPong, Transport: Pipe, Wait: Block, Shape: tiny, Readers: 1},
-		Name: "pingpong/pipe/block/64x48x3/r1", Err: "pong: worker exited | badly\nsecond line"}))
+		Name: "pingpong/pipe/block/64x48x3/r1", Err: "pong: worker exited | badly\nsecond line"},
+		Result{Case: Case{Kind: Latency, Transport: CCopy, Wait: Futex, Shape: tiny, Readers: 1}, Name: "latency/c-copy/futex/64x48x3/r1",
+			Skipped: "C reader: missing"}))
 	rep.Machine = Machine{CPU: "Test CPU | x", Cores: 2, Kernel: "6.1", GoVersion: "go1.26", LoadStart: "0.1 0.2 0.3"}
 	rep.Command = "framering bench --quick"
 	rep.Started = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -363,7 +569,8 @@ func TestReportMarkdownTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	md := buf.String()
-	for _, want := range []string{"# framering benchmark results", "Test CPU", "## Ratios", "## Goals", "## One-way latency", "## Throughput", "## Ping-pong"} {
+	for _, want := range []string{"# framering benchmark results", "Test CPU", "## Ratios", "## Goals", "## One-way latency", "## First frames",
+		"## Throughput", "## Ping-pong", "## Copy-out", "## Idle", "## Skipped", "- C reader: missing", "skipped: C reader: missing"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q", want)
 		}
@@ -389,8 +596,8 @@ func TestReportMarkdownTables(t *testing.T) {
 			}
 		}
 	}
-	if tables != 5 {
-		t.Errorf("%d tables, want 5 (ratios, goals, latency, ping-pong, throughput)", tables)
+	if tables != 8 {
+		t.Errorf("%d tables, want 8 (ratios, goals, latency, first frames, ping-pong, throughput, copy-out, idle)", tables)
 	}
 }
 
@@ -400,7 +607,8 @@ func TestReportTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	for _, want := range []string{"machine: Test CPU", "load average", "42.0µs", "FAILED: pong: worker exited", "MISSED", "MET"} {
+	for _, want := range []string{"machine: Test CPU", "load average", "40.0µs", "FAILED: pong: worker exited", "MISSED", "MET",
+		"spin, pinned", "0.200", "skipped (see below)", "Skipped\n  C reader: missing", "not judged: needs"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}

@@ -5,15 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/framering/framering/consumer"
+	"github.com/framering/framering/internal/memcopy"
+	"github.com/framering/framering/internal/shm"
 	"github.com/framering/framering/legacy"
 	"github.com/framering/framering/producer"
 	"github.com/framering/framering/ring"
@@ -29,10 +33,12 @@ type sender interface {
 	// opening FIFOs); it is called after the start signal.
 	connect() error
 	// send publishes frame b: it writes the publish start time into the
-	// frame's header and returns it. For framering the frame is first
-	// copied into a reserved slot (standing in for a producer that fills
-	// the slot in place) and publishing starts at Commit, which stamps
-	// Frame.Published; for the others it starts with the write.
+	// frame's header and returns it. framering's view transports first
+	// copy the frame into a reserved slot (standing in for a producer that
+	// fills the slot in place) and publishing starts at Commit, which
+	// stamps Frame.Published; its copy transports publish by copy
+	// (Writer.Publish, whose copy is part of publishing); for the others
+	// publishing starts with the write.
 	send(b []byte) (int64, error)
 	close() error
 }
@@ -52,7 +58,7 @@ type receiver interface {
 }
 
 const (
-	ringSlots = 8
+	ringSlots = 8                     // the first ringSlots frames of a case are its first touches: reported apart
 	spinFor   = 50 * time.Millisecond // longer than any latency-run gap: spin readers never sleep
 	waitSlice = 20 * time.Millisecond // notice the writer's exit quickly
 	pollEvery = time.Millisecond      // the recipe's sleep
@@ -65,12 +71,26 @@ func newSender(sp *workerSpec, name string, readers int) (sender, string, error)
 	s := sp.Case.Shape
 	switch t := sp.Case.Transport; {
 	case t.ring():
+		t0 := time.Now()
 		w, err := producer.Open(name, producer.Options{Dir: sp.Dir, Slots: ringSlots, MaxFrameBytes: s.Bytes()})
 		if err != nil {
 			return nil, "", err
 		}
 		info := ring.FrameInfo{Width: s.W, Height: s.H, Channels: s.C, Format: ring.FormatForChannels(s.C)}
-		return &ringSender{w: w, info: info}, "-", nil
+		rs := &ringSender{w: w, info: info, openNs: time.Since(t0).Nanoseconds()}
+		switch {
+		case sp.Case.Kind == PingPong && t == FrameringView:
+			rs.zeroCopy = true
+		case !t.view():
+			rs.publish = true
+		}
+		return rs, "-", nil
+	case t == Bare:
+		bs, err := newBareSender(sp.Dir, name, sp.Case.Wait == Futex)
+		if err != nil {
+			return nil, "", err
+		}
+		return bs, "-", nil
 	case t == Legacy:
 		w, err := legacy.NewOldWriter(sp.Dir, name, s.W, s.H, s.C)
 		if err != nil {
@@ -149,12 +169,12 @@ func setPipeSize(f *os.File) {
 func newReceiver(ctx context.Context, sp *workerSpec, name string, index int) (receiver, error) {
 	s := sp.Case.Shape
 	switch t := sp.Case.Transport; {
-	case t.ring():
+	case t == FrameringCopy || t == FrameringView:
 		opts := consumer.Options{Dir: sp.Dir, StartAt: consumer.Next, WaitSlice: waitSlice}
 		if sp.Case.Kind == Throughput {
-			// A reader slower than a flat-out writer takes the newest frame.
-			// Ordered, once lapped, resumes at the oldest slot, the one the
-			// writer overwrites next, and loses most frames it starts on.
+			// A reader slower than a flat-out writer takes the newest frame
+			// (Ordered would count the frames it is lapped on and deliver
+			// the rest late).
 			opts.Mode = consumer.Latest
 		}
 		if sp.Case.Wait == Spin {
@@ -173,6 +193,8 @@ func newReceiver(ctx context.Context, sp *workerSpec, name string, index int) (r
 			rr.buf = make([]byte, s.Bytes())
 		}
 		return rr, nil
+	case t == Bare:
+		return openBareReceiver(ctx, sp.Dir, name, sp.Case.Wait == Spin)
 	case t == Legacy:
 		r, err := legacy.NewOldReader(sp.Dir, name, s.W, s.H, s.C)
 		if err != nil {
@@ -227,11 +249,23 @@ func replyChannel(sp *workerSpec, rcv receiver, name string) (sender, error) {
 type ringSender struct {
 	w    *producer.Writer
 	info ring.FrameInfo
+	// publish: publish by copy (Writer.Publish). zeroCopy: fill only the
+	// 16-byte bench header of the loan (ping-pong in place, as iceperf's
+	// zero-copy run writes only its header). Otherwise the whole frame is
+	// copied into the loan before Commit.
+	publish, zeroCopy bool
+	openNs            int64 // producer.Open: creating the ring (and prefaulting it)
 }
 
 func (s *ringSender) connect() error { return nil }
 
 func (s *ringSender) send(b []byte) (int64, error) {
+	if s.publish {
+		t := ring.Now()
+		setSend(b, t)
+		_, err := s.w.Publish(s.info, b)
+		return t, err
+	}
 	l, err := s.w.Reserve(s.info)
 	if err != nil {
 		return 0, err
@@ -241,7 +275,11 @@ func (s *ringSender) send(b []byte) (int64, error) {
 		l.Abort()
 		return 0, fmt.Errorf("frame of %d bytes for a buffer of %d", len(px), len(b))
 	}
-	copy(px, b)
+	if s.zeroCopy {
+		copy(px[:benchHdr], b[:benchHdr])
+	} else {
+		memcopy.Copy(px, b) // the library's copy-in routine, as Publish's
+	}
 	t := ring.Now()
 	setSend(px, t)
 	if err := l.Commit(); err != nil {
@@ -478,3 +516,147 @@ func (r *streamReceiver) close() error {
 	}
 	return r.c.Close()
 }
+
+// The bare ping: the floor under every wake-up. A 128-byte file holds
+//
+//	off size
+//	  0    4 the sequence number of the last ping (the futex word)
+//	  4    4 1 once the writer is done
+//	  8    8 the ping's send time, CLOCK_MONOTONIC ns
+//
+// The writer stores the time, then the number, then (futex mode) calls
+// FUTEX_WAKE; a futex reader sleeps in FUTEX_WAIT on the number, a spin
+// reader loads it in a loop: a cache line's trip from one core to
+// another.
+const bareSize = 128
+
+type bareWords struct {
+	f      *shm.File
+	m      *shm.Mapping
+	seq    *atomic.Uint32
+	closed *atomic.Uint32
+	ts     *atomic.Uint64
+}
+
+func mapBare(f *shm.File) (*bareWords, error) {
+	m, err := shm.Map(f, bareSize, true)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("bare ping: %w", err)
+	}
+	b := m.Bytes()
+	w := &bareWords{f: f, m: m}
+	var e1, e2, e3 error
+	w.seq, e1 = shm.Uint32At(b, 0)
+	w.closed, e2 = shm.Uint32At(b, 4)
+	w.ts, e3 = shm.Uint64At(b, 8)
+	if err := errors.Join(e1, e2, e3); err != nil {
+		w.unmap()
+		return nil, fmt.Errorf("bare ping: %w", err)
+	}
+	return w, nil
+}
+
+func (w *bareWords) unmap() error {
+	return errors.Join(w.m.Unmap(), w.f.Close())
+}
+
+type bareSender struct {
+	*bareWords
+	wake bool
+	once sync.Once
+}
+
+func newBareSender(dir, name string, wake bool) (*bareSender, error) {
+	f, err := shm.Create(filepath.Join(dir, name+".bare"), bareSize, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("bare ping: %w", err)
+	}
+	w, err := mapBare(f)
+	if err != nil {
+		return nil, err
+	}
+	return &bareSender{bareWords: w, wake: wake}, nil
+}
+
+func (s *bareSender) connect() error { return nil }
+
+func (s *bareSender) send(b []byte) (int64, error) {
+	t := ring.Now()
+	setSend(b, t)
+	s.ts.Store(uint64(t))
+	s.seq.Store(uint32(frameSeq(b)))
+	if s.wake {
+		shm.FutexWake(s.seq, math.MaxInt32)
+	}
+	return t, nil
+}
+
+func (s *bareSender) close() error {
+	var err error
+	s.once.Do(func() {
+		s.closed.Store(1)
+		s.seq.Add(1)
+		shm.FutexWake(s.seq, math.MaxInt32)
+		err = s.unmap()
+	})
+	return err
+}
+
+type bareReceiver struct {
+	*bareWords
+	spin bool
+	last uint32
+	buf  [benchHdr]byte
+}
+
+func openBareReceiver(ctx context.Context, dir, name string, spin bool) (*bareReceiver, error) {
+	path := filepath.Join(dir, name+".bare")
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	for {
+		f, err := shm.Open(path, true)
+		if err == nil {
+			w, err := mapBare(f)
+			if err != nil {
+				return nil, err
+			}
+			return &bareReceiver{bareWords: w, spin: spin, last: w.seq.Load()}, nil
+		}
+		if !errors.Is(err, os.ErrNotExist) || ctx.Err() != nil {
+			return nil, fmt.Errorf("bare ping: %w", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// recv returns a 16-byte frame: the send time and the sequence number.
+func (r *bareReceiver) recv(ctx context.Context) ([]byte, int64, error) {
+	for i := 0; ; i++ {
+		v := r.seq.Load()
+		if v != r.last {
+			at := ring.Now()
+			if r.closed.Load() != 0 {
+				return nil, 0, io.EOF
+			}
+			r.last = v
+			setSend(r.buf[:], int64(r.ts.Load()))
+			setSeq(r.buf[:], uint64(v))
+			return r.buf[:], at, nil
+		}
+		if r.spin {
+			if i&1023 == 0 && (ctx.Err() != nil || r.closed.Load() != 0) {
+				return nil, 0, io.EOF
+			}
+			continue
+		}
+		if ctx.Err() != nil || r.closed.Load() != 0 {
+			return nil, 0, io.EOF
+		}
+		shm.FutexWait(r.seq, v, waitSlice)
+	}
+}
+
+func (r *bareReceiver) done() error  { return nil }
+func (r *bareReceiver) interrupt()   {} // recv looks at its context every slice
+func (r *bareReceiver) close() error { return r.unmap() }

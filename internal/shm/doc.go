@@ -16,7 +16,10 @@
 //     read what /proc/self/smaps says about a mapping ([Resident]).
 //   - Open file description (OFD) locks: the single-writer lock and the
 //     readers' liveness probe (F_OFD_GETLK, which takes no lock).
-//   - Shared futex wait and wake on a 32-bit word of a mapping.
+//   - Shared futex wait and wake on a 32-bit word of a mapping, and typed
+//     atomic words at offsets of a mapping ([Uint32At], [Uint64At]).
+//   - CPU affinity: [CPUs] and [PinProcess], for the benchmark suite's
+//     --pin.
 //   - The fault guard: a SIGBUS or SIGSEGV inside a guarded access window
 //     (a segment truncated under its mapping) becomes [ErrFault].
 //

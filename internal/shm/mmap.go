@@ -103,3 +103,31 @@ func Int32At(b []byte, off int) (*atomic.Int32, error) {
 	}
 	return (*atomic.Int32)(p), nil
 }
+
+// Uint32At returns the 4 bytes of b at off as an atomic word (a futex word
+// shared with another process). It fails unless the word lies inside b and
+// is 4-byte aligned. Valid while the memory behind b lives.
+func Uint32At(b []byte, off int) (*atomic.Uint32, error) {
+	if off < 0 || off > len(b)-4 {
+		return nil, fmt.Errorf("atomic word at %d: outside %d bytes", off, len(b))
+	}
+	p := unsafe.Pointer(&b[off])
+	if uintptr(p)%4 != 0 {
+		return nil, fmt.Errorf("atomic word at %#x: not 4-byte aligned", uintptr(p))
+	}
+	return (*atomic.Uint32)(p), nil
+}
+
+// Uint64At returns the 8 bytes of b at off as an atomic word. It fails
+// unless the word lies inside b and is 8-byte aligned. Valid while the
+// memory behind b lives.
+func Uint64At(b []byte, off int) (*atomic.Uint64, error) {
+	if off < 0 || off > len(b)-8 {
+		return nil, fmt.Errorf("atomic word at %d: outside %d bytes", off, len(b))
+	}
+	p := unsafe.Pointer(&b[off])
+	if uintptr(p)%8 != 0 {
+		return nil, fmt.Errorf("atomic word at %#x: not 8-byte aligned", uintptr(p))
+	}
+	return (*atomic.Uint64)(p), nil
+}
