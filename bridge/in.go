@@ -1,0 +1,699 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/framering/framering/internal/hist"
+	"github.com/framering/framering/ring"
+	"github.com/nats-io/nats.go"
+)
+
+// InConfig configures a bridge in: a NATS subject, published into a ring
+// on this host.
+type InConfig struct {
+	// Ring is the ring to write and Dir its directory ("" means /dev/shm).
+	// Another writer on it is an error.
+	Ring, Dir string
+	// Slots is the ring's slot count, a power of two >= 2. Zero means 8.
+	Slots int
+	// MaxFrameBytes fixes the ring's slot capacity: the ring is created at
+	// Run's start and larger frames are dropped (counted as too_large).
+	// Zero means the ring is created when the first frame arrives, sized
+	// by it, and re-created larger when a larger frame comes (its readers
+	// see the writer gone, then re-map).
+	MaxFrameBytes int
+	// MetaBytes is the metadata capacity of a slot. Zero means 4096, or
+	// more when a frame brings more.
+	MetaBytes int
+	// Perm is the ring's permission bits (see producer.Options.Mode). Zero
+	// means 0600.
+	Perm fs.FileMode
+	// NATS is the connection.
+	NATS Conn
+	// Subject is the NATS subject to follow.
+	Subject string
+	// Stream, if set, is the only stream accepted (OutConfig.Stream of its
+	// sender); others are counted and skipped. Empty means: follow the
+	// first stream seen, and another one only after the current one has
+	// been silent for StreamTimeout.
+	Stream string
+	// FrameLimit is the largest frame (data bytes) accepted. Zero means
+	// MaxFrameBytes if set, else 64 MiB.
+	FrameLimit int
+	// MaxPending is how many frames may be reassembled at once, and
+	// PendingBytes how many bytes they may take. Zero means 4 frames and
+	// 2*FrameLimit + 1 MiB. A frame that must make room for another is
+	// dropped (incomplete).
+	MaxPending, PendingBytes int
+	// ChunkTimeout drops a frame whose next chunk does not come for this
+	// long. Zero means 2 s.
+	ChunkTimeout time.Duration
+	// StreamTimeout is how long the followed stream must be silent before
+	// another stream on the subject is followed. Zero means 3 s.
+	StreamTimeout time.Duration
+	// BufferBytes bounds the messages the NATS client holds for the bridge
+	// before it handles them; beyond it the client drops messages and
+	// reports a slow consumer. Zero means 64 MiB, or 3*FrameLimit if larger.
+	BufferBytes int
+	// Logf, if set, receives one line per event. Credentials are never
+	// logged.
+	Logf func(format string, args ...any)
+}
+
+// Chunk error reasons (labels of framering_bridge_chunk_errors_total).
+var chunkReasons = []string{"foreign", "version", "malformed", "too_large", "inconsistent", "duplicate", "stale", "other_stream"}
+
+// InStats is a snapshot of a bridge in's counters.
+type InStats struct {
+	Delivered uint64 // frames published into the ring
+	Messages  uint64 // NATS messages received, valid or not
+	Bytes     uint64 // bytes of those messages
+	// Frames dropped, by reason. Lost: no chunk of the frame arrived (a gap
+	// in the sender's sequence). Incomplete: some chunks never came (or
+	// the frame had to make room, or its sender restarted). Corrupt:
+	// checksum mismatch, chunks that disagree, undecodable JPEG. TooLarge:
+	// larger than the ring's fixed slots or the reassembly budget.
+	// RingErrors: the ring refused it.
+	Lost, Incomplete, Corrupt, TooLarge, RingErrors uint64
+	// Pending is how many frames are being reassembled now.
+	Pending uint64
+	// SeqFirst and SeqLast are the first and last frame sequence numbers
+	// seen of the sender run followed now.
+	SeqFirst, SeqLast uint64
+	// Window is how many frames the followed senders tried to send since
+	// this bridge first heard of each: Delivered + Dropped() + Pending ==
+	// Window at every moment.
+	Window uint64
+	// ChunkErrors counts messages rejected, by reason: foreign (not a
+	// bridge message), version, malformed, too_large, inconsistent (a
+	// chunk disagreeing with its frame's first), duplicate, stale (of a
+	// frame already finished, or of a sender's earlier run), other_stream.
+	ChunkErrors map[string]uint64
+	// SlowConsumer counts the NATS client's slow-consumer events;
+	// ClientDropped the messages it dropped (included in the frames
+	// counted as lost or incomplete).
+	SlowConsumer, ClientDropped uint64
+	Disconnects, Reconnects     uint64
+	Connected                   bool
+	// Sessions counts sender runs followed; Renumbered the times the
+	// numbering had to be moved up because the source's went back (its ring
+	// was re-created); SourceGone the notices that the sender's ring writer
+	// or the sender stopped (the ring's writer was closed in turn).
+	Sessions, Renumbered, SourceGone uint64
+	// Latency is the source's publish (wall clock) -> published into this
+	// ring (wall clock) time, ns: across hosts it is only as good as their
+	// clock synchronisation.
+	Latency *hist.Snapshot
+}
+
+// Dropped is every frame of the window not delivered.
+func (s InStats) Dropped() uint64 {
+	return s.Lost + s.Incomplete + s.Corrupt + s.TooLarge + s.RingErrors
+}
+
+// In is a bridge in. Create it with NewIn, run it with Run; Stats and
+// Collector may be used from any goroutine.
+type In struct {
+	cfg        InConfig
+	wantStream uint64
+	limit      int
+	logf       func(string, ...any)
+	runMu      sync.Mutex
+
+	// counters, read by Stats without the lock
+	delivered, messages, bytes                      atomic.Uint64
+	lost, incomplete, corrupt, tooLarge, ringErrors atomic.Uint64
+	pending, window, seqFirst, seqLast              atomic.Uint64
+	chunkErrors                                     [8]atomic.Uint64 // by chunkReasons
+	slowConsumer, clientDropped                     atomic.Uint64
+	disconnects, reconnects                         atomic.Uint64
+	connected                                       atomic.Bool
+	closing                                         atomic.Bool // Run is returning: handlers stay quiet
+	sessions, renumbered, sourceGone                atomic.Uint64
+	latency                                         hist.Histogram
+
+	mu       sync.Mutex // the state below; held by the message handler
+	closed   bool
+	fatal    error
+	fatalCh  chan struct{}
+	sink     sink
+	cur      follow
+	retired  [16]uint64 // sessions superseded by a restart of their stream
+	nRetired int
+	asm      []*assembly
+	asmBytes int
+	spare    []byte // a finished assembly's buffer, for the next
+	dec      jpegDecoder
+	decBuf   []byte
+	logged   map[string]bool
+}
+
+// follow is the stream and session being followed.
+type follow struct {
+	valid            bool
+	stream, session  uint64
+	seen             int64 // CLOCK_MONOTONIC of its last accepted message
+	seqFirst, seqMax uint64
+	offsetSet        bool
+	offset           uint64 // ring number = source number + offset
+}
+
+// assembly is a frame being reassembled from chunks.
+type assembly struct {
+	h    header
+	buf  []byte
+	have []bool
+	got  uint32
+	last int64 // CLOCK_MONOTONIC of its last chunk
+}
+
+// NewIn checks cfg and returns a bridge in.
+func NewIn(cfg InConfig) (*In, error) {
+	if err := ring.CheckName(cfg.Ring); err != nil {
+		return nil, fmt.Errorf("%w: ring: %v", ErrConfig, err)
+	}
+	if err := checkSubject(cfg.Subject); err != nil {
+		return nil, err
+	}
+	if cfg.Slots == 0 {
+		cfg.Slots = 8
+	}
+	if cfg.Slots < ring.MinSlots || cfg.Slots > ring.MaxSlots || cfg.Slots&(cfg.Slots-1) != 0 {
+		return nil, fmt.Errorf("%w: %d slots is not a power of two in [%d, %d]", ErrConfig, cfg.Slots, ring.MinSlots, ring.MaxSlots)
+	}
+	if cfg.MaxFrameBytes < 0 || cfg.MetaBytes < 0 || cfg.FrameLimit < 0 || cfg.MaxPending < 0 || cfg.PendingBytes < 0 || cfg.BufferBytes < 0 {
+		return nil, fmt.Errorf("%w: negative size", ErrConfig)
+	}
+	if cfg.FrameLimit == 0 {
+		cfg.FrameLimit = 64 << 20
+		if cfg.MaxFrameBytes > 0 {
+			cfg.FrameLimit = cfg.MaxFrameBytes
+		}
+	}
+	if cfg.FrameLimit > ring.MaxPayloadCap || cfg.FrameLimit > 1<<31 {
+		return nil, fmt.Errorf("%w: frame limit %d is too large", ErrConfig, cfg.FrameLimit)
+	}
+	if cfg.MaxPending == 0 {
+		cfg.MaxPending = 4
+	}
+	if cfg.PendingBytes == 0 {
+		cfg.PendingBytes = 2*cfg.FrameLimit + maxMeta
+	}
+	if cfg.ChunkTimeout <= 0 {
+		cfg.ChunkTimeout = 2 * time.Second
+	}
+	if cfg.StreamTimeout <= 0 {
+		cfg.StreamTimeout = 3 * time.Second
+	}
+	if cfg.BufferBytes == 0 {
+		cfg.BufferBytes = max(64<<20, 3*cfg.FrameLimit)
+	}
+	if _, err := cfg.NATS.options(events{}); err != nil {
+		return nil, err
+	}
+	in := &In{cfg: cfg, limit: cfg.FrameLimit, logf: cfg.Logf, logged: map[string]bool{}, fatalCh: make(chan struct{})}
+	if cfg.Stream != "" {
+		in.wantStream = streamID(cfg.Stream)
+	}
+	if in.logf == nil {
+		in.logf = func(string, ...any) {}
+	}
+	in.sink = sink{dir: cfg.Dir, name: cfg.Ring, slots: cfg.Slots, fixed: cfg.MaxFrameBytes, metaBytes: cfg.MetaBytes, perm: cfg.Perm}
+	return in, nil
+}
+
+// Stats returns the counters. Safe from any goroutine.
+func (in *In) Stats() InStats {
+	st := InStats{
+		Delivered:     in.delivered.Load(),
+		Messages:      in.messages.Load(),
+		Bytes:         in.bytes.Load(),
+		Lost:          in.lost.Load(),
+		Incomplete:    in.incomplete.Load(),
+		Corrupt:       in.corrupt.Load(),
+		TooLarge:      in.tooLarge.Load(),
+		RingErrors:    in.ringErrors.Load(),
+		Pending:       in.pending.Load(),
+		SeqFirst:      in.seqFirst.Load(),
+		SeqLast:       in.seqLast.Load(),
+		Window:        in.window.Load(),
+		ChunkErrors:   map[string]uint64{},
+		SlowConsumer:  in.slowConsumer.Load(),
+		ClientDropped: in.clientDropped.Load(),
+		Disconnects:   in.disconnects.Load(),
+		Reconnects:    in.reconnects.Load(),
+		Connected:     in.connected.Load(),
+		Sessions:      in.sessions.Load(),
+		Renumbered:    in.renumbered.Load(),
+		SourceGone:    in.sourceGone.Load(),
+		Latency:       in.latency.Snapshot(),
+	}
+	for i, r := range chunkReasons {
+		st.ChunkErrors[r] = in.chunkErrors[i].Load()
+	}
+	return st
+}
+
+// Run connects to NATS, subscribes and publishes every frame that arrives
+// whole into the ring, until ctx ends (then it closes the ring's writer,
+// leaving the ring for its readers, and returns nil) or something fails
+// that waiting cannot fix (bad credentials, another writer on the ring,
+// the connection closed for good). The NATS server may be down at the
+// start or at any time: Run waits for it.
+func (in *In) Run(ctx context.Context) error {
+	if !in.runMu.TryLock() {
+		return fmt.Errorf("%w: Run is already running", ErrConfig)
+	}
+	defer in.runMu.Unlock()
+	if in.cfg.MaxFrameBytes > 0 {
+		if _, err := in.sink.open(in.cfg.MaxFrameBytes, 0); err != nil {
+			return fmt.Errorf("bridge in: %w", err)
+		}
+	}
+	defer func() {
+		in.mu.Lock()
+		in.closed = true
+		in.dropAll()
+		in.sink.close()
+		in.mu.Unlock()
+	}()
+	closed := make(chan struct{})
+	var lastSlow atomic.Int64
+	nc, waiting, err := in.cfg.NATS.connect(events{
+		disconnected: func(err error) {
+			in.connected.Store(false)
+			if in.closing.Load() {
+				return
+			}
+			in.disconnects.Add(1)
+			in.logf("bridge in: NATS connection lost (%v); reconnecting", errText(err))
+		},
+		reconnected: func() {
+			in.connected.Store(true)
+			in.reconnects.Add(1)
+			in.logf("bridge in: NATS reconnected")
+		},
+		closed: func() { close(closed) },
+		asyncErr: func(_ *nats.Subscription, err error) {
+			if in.closing.Load() {
+				return
+			}
+			if errors.Is(err, nats.ErrSlowConsumer) {
+				in.slowConsumer.Add(1)
+				if t := now(); t-lastSlow.Load() > int64(10*time.Second) {
+					lastSlow.Store(t)
+					in.logf("bridge in: slow consumer: the NATS client dropped messages (frames are counted as lost or incomplete); the bridge cannot keep up")
+				}
+				return
+			}
+			in.logf("bridge in: NATS: %v", err)
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("bridge in: %w", err)
+	}
+	in.closing.Store(false)
+	defer func() {
+		in.closing.Store(true)
+		nc.Close()
+	}()
+	in.connected.Store(!waiting)
+	if waiting {
+		in.logf("bridge in: NATS server %s not reachable yet; waiting for it", redact(in.cfg.NATS.url()))
+	} else {
+		in.logf("bridge in: connected to NATS %s", nc.ConnectedUrlRedacted())
+	}
+	sub, err := nc.Subscribe(in.cfg.Subject, in.onMsg)
+	if err != nil {
+		return fmt.Errorf("bridge in: subscribe to %q: %w", in.cfg.Subject, err)
+	}
+	if err := sub.SetPendingLimits(-1, in.cfg.BufferBytes); err != nil {
+		return fmt.Errorf("bridge in: %w", err)
+	}
+	in.logf("bridge in: subject %q -> ring %q", in.cfg.Subject, in.cfg.Ring)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			sub.Unsubscribe()
+			return nil
+		case <-closed:
+			return fmt.Errorf("bridge in: NATS connection closed for good (%v)", errText(nc.LastError()))
+		case <-in.fatalCh:
+			sub.Unsubscribe()
+			in.mu.Lock()
+			err := in.fatal
+			in.mu.Unlock()
+			return fmt.Errorf("bridge in: %w", err)
+		case <-tick.C:
+			if d, err := sub.Dropped(); err == nil && d >= 0 {
+				in.clientDropped.Store(uint64(d))
+			}
+			in.mu.Lock()
+			in.expire(now())
+			in.mu.Unlock()
+		}
+	}
+}
+
+// onMsg handles one NATS message: nats.go calls it from one goroutine.
+func (in *In) onMsg(m *nats.Msg) {
+	in.messages.Add(1)
+	in.bytes.Add(uint64(len(m.Data)))
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.closed || in.fatal != nil {
+		return
+	}
+	in.handle(m.Data, now())
+}
+
+// handle is onMsg with the lock held, for tests too.
+func (in *In) handle(msg []byte, t int64) {
+	h, body, err := parse(msg, in.limit)
+	if err != nil {
+		var we *wireError
+		errors.As(err, &we)
+		in.chunkError(we.reason, err)
+		return
+	}
+	if !in.accept(&h, t) {
+		return
+	}
+	if h.kind != kindChunk {
+		in.notice(&h)
+		return
+	}
+	in.chunk(&h, body, t)
+}
+
+func (in *In) chunkError(reason string, err error) {
+	for i, r := range chunkReasons {
+		if r == reason {
+			in.chunkErrors[i].Add(1)
+		}
+	}
+	if err != nil && !in.logged["chunk:"+reason] {
+		in.logged["chunk:"+reason] = true
+		in.logf("bridge in: message skipped: %v (logged once per reason; see the chunk error metrics)", err)
+	}
+}
+
+// accept decides whether a message of stream/session h belongs to what the
+// bridge follows, switching to a restarted sender or, after
+// StreamTimeout, to another stream.
+func (in *In) accept(h *header, t int64) bool {
+	if in.wantStream != 0 && h.stream != in.wantStream {
+		in.chunkError("other_stream", fmt.Errorf("stream %016x is not the one configured", h.stream))
+		return false
+	}
+	c := &in.cur
+	switch {
+	case !c.valid:
+		in.switchTo(h, t, "")
+	case h.stream == c.stream && h.session == c.session:
+		c.seen = t
+	case h.stream == c.stream:
+		for _, s := range in.retired[:in.nRetired] {
+			if s == h.session {
+				in.chunkError("stale", fmt.Errorf("message of session %016x, which a restart of its sender replaced", h.session))
+				return false
+			}
+		}
+		in.switchTo(h, t, "the sender restarted")
+	case time.Duration(t-c.seen) > in.cfg.StreamTimeout:
+		in.switchTo(h, t, "the stream followed fell silent; following another")
+	default:
+		in.chunkError("other_stream", fmt.Errorf("stream %016x, while following stream %016x", h.stream, c.stream))
+		return false
+	}
+	return true
+}
+
+func (in *In) switchTo(h *header, t int64, why string) {
+	c := &in.cur
+	if c.valid {
+		in.dropAll()
+		if h.stream == c.stream {
+			copy(in.retired[1:], in.retired[:len(in.retired)-1])
+			in.retired[0] = c.session
+			in.nRetired = min(in.nRetired+1, len(in.retired))
+		} else {
+			in.nRetired = 0
+		}
+		in.logf("bridge in: now following stream %016x session %016x: %s", h.stream, h.session, why)
+	} else {
+		in.logf("bridge in: following stream %016x session %016x", h.stream, h.session)
+	}
+	*c = follow{valid: true, stream: h.stream, session: h.session, seen: t}
+	in.sessions.Add(1)
+}
+
+// notice handles "source writer gone" and "sender stopped": the ring's
+// writer closes, so its readers see the writer gone too; the next frame
+// opens it again.
+func (in *In) notice(h *header) {
+	in.sourceGone.Add(1)
+	in.dropAll()
+	what := "the source ring's writer is gone"
+	if h.kind == kindStopped {
+		what = "the sender stopped"
+	}
+	if in.sink.w != nil {
+		in.logf("bridge in: %s; closing ring %q's writer until frames come again", what, in.cfg.Ring)
+		if err := in.sink.close(); err != nil {
+			in.logf("bridge in: ring %q: %v", in.cfg.Ring, err)
+		}
+	}
+}
+
+// chunk adds one chunk of the followed session.
+func (in *In) chunk(h *header, body []byte, t int64) {
+	c := &in.cur
+	a := in.find(h.seq)
+	if a == nil {
+		if h.seq <= c.seqMax {
+			in.chunkError("stale", fmt.Errorf("chunk of frame seq %d, already finished", h.seq))
+			return
+		}
+		if c.seqMax == 0 {
+			c.seqFirst = h.seq
+			in.window.Add(1)
+		} else {
+			in.lost.Add(h.seq - c.seqMax - 1)
+			in.window.Add(h.seq - c.seqMax)
+		}
+		c.seqMax = h.seq
+		in.seqFirst.Store(c.seqFirst)
+		in.seqLast.Store(c.seqMax)
+		// One sender's messages arrive in order: a frame still incomplete
+		// when a later one starts will never be completed.
+		in.dropOlder(h.seq)
+		if h.count == 1 {
+			in.complete(h, body, t)
+			return
+		}
+		if a = in.start(h, t); a == nil {
+			return
+		}
+	} else if !sameFrame(&a.h, h) {
+		in.chunkError("inconsistent", fmt.Errorf("chunk %d of frame seq %d disagrees with the frame's first chunk", h.chunk, h.seq))
+		in.remove(a)
+		in.corrupt.Add(1)
+		return
+	}
+	if a.have[h.chunk] {
+		in.chunkError("duplicate", fmt.Errorf("chunk %d of frame seq %d again", h.chunk, h.seq))
+		return
+	}
+	copy(a.buf[int(h.chunk)*int(h.chunkSize):], body)
+	a.have[h.chunk] = true
+	a.got++
+	a.last = t
+	if a.got == a.h.count {
+		in.remove(a)
+		in.complete(&a.h, a.buf, t)
+		in.spare = a.buf
+	}
+}
+
+func (in *In) find(seq uint64) *assembly {
+	for _, a := range in.asm {
+		if a.h.seq == seq {
+			return a
+		}
+	}
+	return nil
+}
+
+// start begins reassembling h's frame within the budget, dropping the
+// oldest frames being reassembled to make room.
+func (in *In) start(h *header, t int64) *assembly {
+	need := int(h.total)
+	if need > in.cfg.PendingBytes {
+		in.tooLarge.Add(1)
+		in.logOnce("pending", "bridge in: frame seq %d of %d bytes on the wire exceeds the reassembly budget of %d bytes; dropped", h.seq, need, in.cfg.PendingBytes)
+		return nil
+	}
+	for len(in.asm) > 0 && (len(in.asm) >= in.cfg.MaxPending || in.asmBytes+need > in.cfg.PendingBytes) {
+		in.remove(in.asm[0])
+		in.incomplete.Add(1)
+	}
+	buf := in.spare
+	in.spare = nil
+	if cap(buf) < need {
+		buf = make([]byte, need)
+	}
+	a := &assembly{h: *h, buf: buf[:need], have: make([]bool, h.count), last: t}
+	in.asm = append(in.asm, a)
+	in.asmBytes += need
+	in.pending.Add(1)
+	return a
+}
+
+func (in *In) remove(a *assembly) {
+	for i, b := range in.asm {
+		if b == a {
+			in.asm = append(in.asm[:i], in.asm[i+1:]...)
+			in.asmBytes -= len(a.buf)
+			in.pending.Add(^uint64(0))
+			return
+		}
+	}
+}
+
+// dropOlder drops the frames being reassembled that come before seq.
+func (in *In) dropOlder(seq uint64) {
+	for i := 0; i < len(in.asm); {
+		if a := in.asm[i]; a.h.seq < seq {
+			in.remove(a)
+			in.incomplete.Add(1)
+			continue
+		}
+		i++
+	}
+}
+
+// dropAll drops every frame being reassembled.
+func (in *In) dropAll() {
+	for len(in.asm) > 0 {
+		in.remove(in.asm[0])
+		in.incomplete.Add(1)
+	}
+}
+
+// expire drops the frames whose chunks stopped coming.
+func (in *In) expire(t int64) {
+	for i := 0; i < len(in.asm); {
+		if a := in.asm[i]; time.Duration(t-a.last) > in.cfg.ChunkTimeout {
+			in.remove(a)
+			in.incomplete.Add(1)
+			continue
+		}
+		i++
+	}
+}
+
+func (in *In) logOnce(key, format string, args ...any) {
+	if !in.logged[key] {
+		in.logged[key] = true
+		in.logf(format+" (logged once)", args...)
+	}
+}
+
+// complete checks a whole frame's wire payload, decodes it and publishes
+// it into the ring.
+func (in *In) complete(h *header, payload []byte, t int64) {
+	if crc32.Checksum(payload, castagnoli) != h.crc {
+		in.corrupt.Add(1)
+		in.logOnce("crc", "bridge in: frame %d (seq %d) fails its checksum; dropped", h.frame, h.seq)
+		return
+	}
+	split := len(payload) - int(h.metaLen)
+	f := frame{
+		number:     h.frame,
+		generation: h.generation,
+		format:     h.format,
+		width:      int(h.width),
+		height:     int(h.height),
+		channels:   int(h.channels),
+		stride:     int(h.stride),
+		data:       payload[:split],
+		meta:       payload[split:],
+	}
+	if h.encoding == encJPEG {
+		if cap(in.decBuf) < int(h.dataLen) {
+			in.decBuf = make([]byte, h.dataLen)
+		}
+		f.data = in.decBuf[:h.dataLen]
+		if err := in.dec.decode(f.data, payload[:split], h); err != nil {
+			in.corrupt.Add(1)
+			in.logOnce("jpeg", "bridge in: frame %d (seq %d): %v; dropped", h.frame, h.seq, err)
+			return
+		}
+	}
+	opened, err := in.sink.open(len(f.data), len(f.meta))
+	if err != nil {
+		if errors.Is(err, ring.ErrFrameTooLarge) {
+			in.tooLarge.Add(1)
+			in.logOnce("toolarge", "bridge in: %v; dropped", err)
+			return
+		}
+		in.ringErrors.Add(1)
+		if errors.Is(err, ring.ErrBusy) || errors.Is(err, ring.ErrUnsafeFile) || errors.Is(err, fs.ErrPermission) || errors.Is(err, ring.ErrNoSpace) {
+			in.fatal = err
+			close(in.fatalCh)
+		} else {
+			in.logOnce("open", "bridge in: %v", err)
+		}
+		return
+	}
+	c := &in.cur
+	last := in.sink.head()
+	if opened {
+		in.logf("bridge in: ring %q open for frames of %d bytes, at frame %d", in.cfg.Ring, in.sink.payload, last)
+	}
+	if !c.offsetSet {
+		c.offsetSet, c.offset = true, 0
+		if h.frame <= last {
+			c.offset = last + 1 - h.frame
+		}
+	}
+	number := h.frame + c.offset
+	if number <= last {
+		// The source's numbering went back (its ring was re-created).
+		c.offset = last + 1 - h.frame
+		number = last + 1
+		in.renumbered.Add(1)
+	}
+	// Clocks: CLOCK_MONOTONIC is per host. The publish time comes over as
+	// wall clock and is placed on this host's monotonic clock; capture
+	// keeps its distance before publish.
+	wallNow := time.Now().UnixNano()
+	mono := now()
+	pub := mono - (wallNow - h.wall)
+	if pub > mono || pub <= 0 {
+		pub = mono // the sender's clock is ahead of ours: latency 0
+	}
+	f.published = pub
+	f.capture = pub
+	if d := h.published - h.capture; d > 0 && d < int64(time.Hour) && pub-d > 0 {
+		f.capture = pub - d
+	}
+	if err := in.sink.publish(&f, number, pub, time.Unix(0, h.wall)); err != nil {
+		in.ringErrors.Add(1)
+		in.logOnce("publish", "bridge in: frame %d: %v", h.frame, err)
+		return
+	}
+	in.delivered.Add(1)
+	in.latency.Record(max(wallNow-h.wall, 0))
+	_ = t
+}
