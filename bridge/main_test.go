@@ -231,12 +231,29 @@ func warmUp(t testing.TB, w *producer.Writer, f testFrame, dir string, remotes .
 			all = all && got[i]
 		}
 		if all {
-			return readers, last
+			// One more frame, read by all: the bridges are done with every
+			// earlier one when it arrives.
+			sync := publish(t, w, f)
+			for _, r := range readers {
+				readUntil(t, r, sync, last)
+			}
+			return readers, sync
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("warm-up: no frame through the bridge after %d tries", n)
 		}
 	}
+}
+
+// settle waits until a bridge out is not sending a frame.
+func settle(t testing.TB, o *Out) OutStats {
+	t.Helper()
+	var st OutStats
+	waitFor(t, "the bridge out to finish sending", func() bool {
+		st = o.Stats()
+		return st.Attempted == st.Sent+st.PublishErrors
+	})
+	return st
 }
 
 // readUntil reads r until frame n, which it returns; frames up to skip
