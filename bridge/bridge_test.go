@@ -2,11 +2,16 @@ package bridge
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/framering/framering/internal/pattern"
+	"hash/crc32"
 	"math"
 	"math/rand/v2"
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -233,5 +238,323 @@ func TestChunking(t *testing.T) {
 				t.Errorf("bridge in: %d dropped in lockstep, %d pending", st.Dropped()-dropped, st.Pending)
 			}
 		})
+	}
+}
+
+// patternFrame is frame n's content in the restart test: internal/pattern
+// ties every byte to the frame number, so a frame mixed from two, or
+// delivered under the wrong number, fails pattern.Check.
+func patternFrame(w, h int) testFrame {
+	return testFrame{format: ring.BGR8, width: w, height: h, stride: 3 * w, data: make([]byte, 3*w*h)}
+}
+
+// TestFanOut sends one stream to three bridges in on the same subject:
+// each gets every frame, whole.
+func TestFanOut(t *testing.T) {
+	_, url := natsServer(t, 64<<10, 0)
+	p := newPair(t, url)
+	proto := makeFrame(ring.BGR8, 160, 120, 0, 1)
+	w := openWriter(t, p.dir, p.src, len(proto.data))
+	runOut(t, OutConfig{Ring: p.src, Dir: p.dir, NATS: testConn(url), Subject: p.subject})
+	var names []string
+	for i := 0; i < 3; i++ {
+		names = append(names, fmt.Sprintf("%s%d", p.dst, i))
+		runIn(t, InConfig{Ring: names[i], Dir: p.dir, NATS: testConn(url), Subject: p.subject})
+	}
+	rs, warm := warmUp(t, w, proto, p.dir, names...)
+	for i := uint64(2); i < 22; i++ {
+		f := makeFrame(ring.BGR8, 160, 120, 0, i)
+		f.number, f.pubLo, f.pubHi = publishAt(t, w, f)
+		for _, r := range rs {
+			checkSame(t, readUntil(t, r, f.number, warm), f)
+		}
+	}
+}
+
+// TestServerRestart stops the NATS server in the middle of a stream of
+// chunked frames and starts it again on the same port: both bridges
+// reconnect on their own, frames flow again, the remote reader never gets
+// a torn or mixed frame, and every frame is accounted for.
+func TestServerRestart(t *testing.T) {
+	const mp = 64 << 10
+	srv, url := natsServer(t, mp, 0)
+	port := srv.Addr().(*net.TCPAddr).Port
+	p := newPair(t, url)
+	const W, H = 320, 240 // 230 KB: 4 chunks each
+	proto := patternFrame(W, H)
+	w := openWriter(t, p.dir, p.src, len(proto.data))
+	out := runOut(t, OutConfig{Ring: p.src, Dir: p.dir, NATS: testConn(url), Subject: p.subject})
+	in := runIn(t, InConfig{Ring: p.dst, Dir: p.dir, NATS: testConn(url), Subject: p.subject})
+	rs, warm := warmUp(t, w, proto, p.dir, p.dst)
+	r := rs[0]
+
+	// The writer: a pattern frame every 2 ms until stopped.
+	var written atomic.Uint64
+	written.Store(warm)
+	stopWriter, writerDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		f := patternFrame(W, H)
+		for {
+			select {
+			case <-stopWriter:
+				return
+			default:
+			}
+			n := written.Load() + 1
+			pattern.Fill(f.data, n)
+			if got := publish(t, w, f); got != n {
+				t.Errorf("writer published frame %d, expected %d", got, n)
+				return
+			}
+			written.Store(n)
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	// The remote reader: checks every frame against its number.
+	base := counts(r).delivered // the warm-up's
+	var got, last, after, mismatches atomic.Uint64
+	var mark atomic.Uint64 // frames above it arrived after the restart
+	mark.Store(math.MaxUint64)
+	ctx, cancel := context.WithCancel(context.Background())
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		for ctx.Err() == nil {
+			f, err := readFrame(r, 100*time.Millisecond)
+			if err != nil {
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("remote reader: %v", err)
+					return
+				}
+				continue
+			}
+			if err := pattern.Check(f.data, f.number); err != nil {
+				if mismatches.Add(1) <= 3 {
+					t.Errorf("remote frame %d: %v", f.number, err)
+				}
+			}
+			got.Add(1)
+			last.Store(f.number)
+			if f.number > mark.Load() {
+				after.Add(1)
+			}
+		}
+	}()
+	defer func() { cancel(); <-readerDone }()
+
+	waitFor(t, "20 frames through the bridge", func() bool { return got.Load() >= 20 })
+	srv.Shutdown()
+	waitFor(t, "both bridges to see the server gone", func() bool { return !out.Stats().Connected && !in.Stats().Connected })
+	time.Sleep(300 * time.Millisecond) // frames keep coming into the source ring meanwhile
+	mark.Store(written.Load())
+	natsServer(t, mp, port)
+	waitFor(t, "both bridges to reconnect", func() bool { return out.Stats().Reconnects >= 1 && in.Stats().Reconnects >= 1 })
+	waitFor(t, "20 frames after the restart", func() bool { return after.Load() >= 20 })
+	close(stopWriter)
+	<-writerDone
+	final := written.Load()
+	waitFor(t, "the last frame at the remote reader", func() bool { return last.Load() == final })
+	os := settle(t, out)
+	var is InStats
+	waitFor(t, "the bridge in to finish", func() bool { is = in.Stats(); return is.SeqLast == os.Attempted && is.Pending == 0 })
+	cancel()
+	<-readerDone
+	rc := counts(r)
+
+	t.Logf("source ring: frames %d..%d written (after warm-up); restart after frame %d", warm+1, final, mark.Load())
+	t.Logf("bridge out: read %d, sent %d, dropped: skipped %d, disconnected %d, publish errors %d; disconnects %d, reconnects %d",
+		os.Read, os.Sent, os.Skipped, os.Disconnected, os.PublishErrors, os.Disconnects, os.Reconnects)
+	t.Logf("bridge in: window %d (seq %d..%d), delivered %d, dropped: lost %d, incomplete %d, corrupt %d; chunk errors %v; disconnects %d, reconnects %d",
+		is.Window, is.SeqFirst, is.SeqLast, is.Delivered, is.Lost, is.Incomplete, is.Corrupt, nonzero(is.ChunkErrors), is.Disconnects, is.Reconnects)
+	t.Logf("remote reader: frames %d..%d: delivered %d (%d after the restart), dropped %d, mismatches %d",
+		rc.windowStart, rc.last, rc.delivered, after.Load(), rc.dropped, mismatches.Load())
+
+	if mismatches.Load() != 0 {
+		t.Errorf("%d frames at the remote reader do not match their number's pattern", mismatches.Load())
+	}
+	if os.Attempted != os.Sent+os.PublishErrors || os.Read != os.Attempted+os.Disconnected {
+		t.Errorf("bridge out accounting: read %d, attempted %d, sent %d, publish errors %d, disconnected %d", os.Read, os.Attempted, os.Sent, os.PublishErrors, os.Disconnected)
+	}
+	if os.Disconnected+os.PublishErrors == 0 {
+		t.Errorf("bridge out counted no frame lost to the outage")
+	}
+	if is.Sessions != 1 || is.Window != is.SeqLast-is.SeqFirst+1 || is.Delivered+is.Dropped() != is.Window {
+		t.Errorf("bridge in accounting: sessions %d, window %d for seq %d..%d, delivered %d + dropped %d", is.Sessions, is.Window, is.SeqFirst, is.SeqLast, is.Delivered, is.Dropped())
+	}
+	if rc.delivered+rc.dropped != rc.last-rc.windowStart+1 || rc.delivered != base+got.Load() {
+		t.Errorf("remote reader accounting: delivered %d (counted %d + %d in the warm-up) + dropped %d, window %d..%d", rc.delivered, got.Load(), base, rc.dropped, rc.windowStart, rc.last)
+	}
+	// Every source frame after the warm-up is delivered or counted dropped
+	// by the remote reader (gaps in the numbering), and the outage's frames
+	// are among the dropped.
+	if rc.last != final || rc.dropped < os.Disconnected {
+		t.Errorf("remote reader ends at %d (source %d) with %d dropped, fewer than the %d the bridge out could not send", rc.last, final, rc.dropped, os.Disconnected)
+	}
+}
+
+func nonzero(m map[string]uint64) map[string]uint64 {
+	out := map[string]uint64{}
+	for k, v := range m {
+		if v != 0 {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// wireFrame lays f out as a bridge out's reader leaves a frame: room for
+// a header, the data, the metadata.
+func wireFrame(f testFrame, number uint64) frame {
+	buf := make([]byte, HeaderLen+len(f.data)+len(f.meta))
+	copy(buf[HeaderLen:], f.data)
+	copy(buf[HeaderLen+len(f.data):], f.meta)
+	n := len(f.data)
+	return frame{
+		number: number, generation: 1, format: f.format, width: f.width, height: f.height, channels: f.format.Channels(), stride: f.stride,
+		capture: monoNow(), published: monoNow(), wall: time.Now().UnixNano(),
+		data: buf[HeaderLen : HeaderLen+n], meta: buf[HeaderLen+n:], wire: buf,
+	}
+}
+
+// messages returns the NATS messages o would send for f (chunks of at
+// most maxPayload bytes).
+func messages(t testing.TB, o *Out, f testFrame, number uint64, maxPayload int) [][]byte {
+	t.Helper()
+	wf := wireFrame(f, number)
+	var msgs [][]byte
+	if err := o.sendWith(&wf, maxPayload, func(m []byte) error { msgs = append(msgs, append([]byte(nil), m...)); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return msgs
+}
+
+// TestHostileMessages publishes malformed, foreign, truncated, duplicate,
+// inconsistent and corrupt messages straight onto a bridge in's subject,
+// between valid frames: each is counted by reason and skipped, the valid
+// frames arrive whole, and the accounting adds up.
+func TestHostileMessages(t *testing.T) {
+	_, url := natsServer(t, 0, 0)
+	p := newPair(t, url)
+	const limit = 64 << 10
+	// A fixed capacity: the ring exists from the start, and its reader sees
+	// every frame from the first (the numbers have gaps: 10, 30, 40, 90).
+	in := runIn(t, InConfig{Ring: p.dst, Dir: p.dir, NATS: testConn(url), Subject: p.subject, FrameLimit: limit, MaxFrameBytes: 4096})
+	r := openRemote(t, p.dir, p.dst)
+	// Wait until the bridge in hears the subject: foreign messages count.
+	waitFor(t, "the bridge in to subscribe", func() bool {
+		publishMsgs(t, url, p.subject, []byte("ping"))
+		return in.Stats().ChunkErrors["foreign"] > 0
+	})
+	time.Sleep(50 * time.Millisecond) // let the last pings in before the baseline
+	base := in.Stats()
+
+	o, err := NewOut(OutConfig{Ring: "fake", Subject: p.subject, Stream: "hostile-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := NewOut(OutConfig{Ring: "fake", Subject: p.subject, Stream: "someone-else"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mp = 2048                                                                      // 1920 bytes of body a chunk
+	img := func(seed uint64) testFrame { return makeFrame(ring.Gray8, 50, 60, 0, seed) } // 3000 bytes + meta: 2 chunks
+	var want []testFrame
+	valid := func(seed, number uint64) [][]byte {
+		f := img(seed)
+		f.number = number
+		want = append(want, f)
+		return messages(t, o, f, number, mp)
+	}
+	var msgs, sent [][]byte
+	add := func(m ...[]byte) { msgs = append(msgs, m...) }
+	// flush publishes what was added and reads the frame it ended with: the
+	// remote reader takes each valid frame before the next comes, so it
+	// sees all four (the gaps in their numbers are larger than the ring).
+	flush := func() {
+		publishMsgs(t, url, p.subject, msgs...)
+		sent, msgs = append(sent, msgs...), nil
+		f := want[len(want)-1]
+		got, err := readFrame(r, hang)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSame(t, got, f)
+	}
+	edit := func(m []byte, fn func(b []byte)) []byte { b := append([]byte(nil), m...); fn(b); return b }
+	le := binary.LittleEndian
+
+	// Garbage (8 rejected messages, none of them a frame).
+	add([]byte("hello"), []byte{}) // foreign x2
+	tmpl := messages(t, o, img(99), 5, mp)
+	o.attempted.Store(0)                                                 // the template consumed a seq: take it back
+	add(edit(tmpl[0], func(b []byte) { b[4] = 9 }))                      // version
+	add(tmpl[0][:50])                                                    // malformed: truncated header
+	add(tmpl[0][:len(tmpl[0])-10])                                       // malformed: truncated chunk
+	add(edit(tmpl[0], func(b []byte) { le.PutUint32(b[88:], limit+1) })) // too_large
+	add(edit(tmpl[0], func(b []byte) { le.PutUint32(b[8:], 7) }))        // malformed: chunk index >= count
+	add(edit(tmpl[0], func(b []byte) { le.PutUint32(b[76:], 0) }))       // malformed: height 0
+	add(edit(tmpl[0], func(b []byte) { le.PutUint32(b[84:], 49) }))      // malformed: stride < row
+	add(edit(tmpl[0], func(b []byte) { b[7] = 1 }))                      // malformed: flags
+	add(edit(tmpl[0], func(b []byte) { le.PutUint32(b[20:], 1<<31) }))   // too_large
+	add(edit(tmpl[0], func(b []byte) { le.PutUint32(b[28:], 42) }))      // malformed: pixel format
+	add(edit(tmpl[0], func(b []byte) { le.PutUint64(b[56:], 0) }))       // malformed: frame 0
+	add(edit(tmpl[0], func(b []byte) { le.PutUint64(b[40:], 0) }))       // malformed: session 0
+	add(edit(tmpl[0], func(b []byte) { le.PutUint32(b[12:], 3) }))       // malformed: count does not match the size
+	garbage := map[string]uint64{"foreign": 2, "version": 1, "malformed": 10, "too_large": 2}
+
+	// The stream (seq 1..9 of session o).
+	add(valid(1, 10)...) // seq 1: delivered
+	flush()
+	s2 := messages(t, o, img(2), 20, mp) // seq 2: only its first chunk -> incomplete
+	add(s2[0])                           //
+	s3 := valid(3, 30)                   // seq 3: delivered, then a chunk of it again -> stale
+	add(s3...)                           //
+	flush()
+	s4 := valid(4, 40)       // seq 4: first chunk twice -> duplicate; delivered
+	add(s4[0], s4[0], s4[1]) //
+	flush()
+	s5 := messages(t, o, img(5), 50, mp)    // seq 5: a second chunk that disagrees -> inconsistent, corrupt;
+	add(s5[0], edit(s5[1], func(b []byte) { //   the real second chunk afterwards -> stale
+		le.PutUint32(b[72:], 60) //   (width 60, height 50: same size)
+		le.PutUint32(b[76:], 50) //
+		le.PutUint32(b[84:], 60) //
+	}), s5[1]) //
+	s6 := messages(t, o, img(6), 60, mp) // seq 6: a byte flipped -> checksum -> corrupt
+	add(s6[0], edit(s6[1], func(b []byte) { b[HeaderLen+5] ^= 1 }))
+	add(s3[1])                                 // stale
+	add(messages(t, other, img(7), 70, mp)...) // another stream: other_stream x2
+	// seq 7: JPEG that is not JPEG -> corrupt.
+	junk := []byte("this is not a JPEG stream at all, but its checksum is right")
+	var jh [HeaderLen]byte
+	h := header{kind: kindChunk, encoding: encJPEG, chunk: 0, count: 1, chunkSize: uint32(len(junk)), total: uint32(len(junk)),
+		crc: crc32.Checksum(junk, castagnoli), format: ring.Gray8, stream: o.stream, session: o.session, seq: o.attempted.Add(1),
+		frame: 75, generation: 1, width: 50, height: 60, channels: 1, stride: 50, dataLen: 3000}
+	h.put(jh[:])
+	add(append(jh[:], junk...))
+	o.attempted.Add(1)   // seq 8 never sent -> lost
+	add(valid(9, 90)...) // seq 9: delivered
+	flush()
+
+	waitFor(t, "the bridge in to handle every message", func() bool {
+		st := in.Stats()
+		return st.Messages-base.Messages == uint64(len(sent)) && st.SeqLast == 9 && st.Pending == 0
+	})
+	st := in.Stats()
+	wantErr := map[string]uint64{"duplicate": 1, "inconsistent": 1, "stale": 2, "other_stream": 2}
+	for k, v := range garbage {
+		wantErr[k] += v
+	}
+	for _, reason := range chunkReasons {
+		if got := st.ChunkErrors[reason] - base.ChunkErrors[reason]; got != wantErr[reason] {
+			t.Errorf("chunk errors %q: %d, want %d", reason, got, wantErr[reason])
+		}
+	}
+	if st.Delivered != 4 || st.Incomplete != 1 || st.Corrupt != 3 || st.Lost != 1 || st.Window != 9 || st.Delivered+st.Dropped() != st.Window {
+		t.Errorf("frames: delivered %d, incomplete %d, corrupt %d, lost %d, window %d; want 4, 1, 3, 1, 9",
+			st.Delivered, st.Incomplete, st.Corrupt, st.Lost, st.Window)
+	}
+	if c := counts(r); c.delivered != 4 || c.dropped != 86 {
+		t.Errorf("remote reader delivered %d frames and dropped %d, want 4 and the 86 numbers never published", c.delivered, c.dropped)
 	}
 }

@@ -288,7 +288,7 @@ func checkSame(t testing.TB, got, want testFrame) {
 		t.Fatalf("frame %d: metadata %q, sent %q", want.number, got.meta, want.meta)
 	}
 	// The capture time keeps its distance before the publish time.
-	if d := got.published - got.capture; want.capture != 0 && (d < want.pubLo-want.capture || d > want.pubHi-want.capture) {
+	if d := got.published - got.capture; want.pubLo != 0 && (d < want.pubLo-want.capture || d > want.pubHi-want.capture) {
 		t.Fatalf("frame %d: capture %d ns before publish, sent %d to %d ns before", want.number, d, want.pubLo-want.capture, want.pubHi-want.capture)
 	}
 }
