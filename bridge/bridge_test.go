@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -556,5 +557,107 @@ func TestHostileMessages(t *testing.T) {
 	}
 	if c := counts(r); c.delivered != 4 || c.dropped != 86 {
 		t.Errorf("remote reader delivered %d frames and dropped %d, want 4 and the 86 numbers never published", c.delivered, c.dropped)
+	}
+}
+
+// TestSourceGoneAndBack closes the source ring's writer: the remote
+// reader sees its writer gone too. A writer that comes back continues the
+// stream; a ring removed and re-created from scratch (numbering from 1
+// again) continues it above the numbers already used.
+func TestSourceGoneAndBack(t *testing.T) {
+	_, url := natsServer(t, 0, 0)
+	p := newPair(t, url)
+	proto := makeFrame(ring.BGR8, 64, 48, 0, 1)
+	w := openWriter(t, p.dir, p.src, len(proto.data))
+	out := runOut(t, OutConfig{Ring: p.src, Dir: p.dir, NATS: testConn(url), Subject: p.subject})
+	in := runIn(t, InConfig{Ring: p.dst, Dir: p.dir, NATS: testConn(url), Subject: p.subject})
+	rs, warm := warmUp(t, w, proto, p.dir, p.dst)
+	r := rs[0]
+	expectGone := func() {
+		t.Helper()
+		for {
+			_, err := readFrame(r, hang)
+			if errors.Is(err, errGone) {
+				return
+			}
+			if err != nil {
+				t.Fatalf("remote reader: %v, want the writer gone", err)
+			}
+		}
+	}
+
+	// 1. The writer closes.
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	expectGone()
+	if st := out.Stats(); st.SourceGone != 1 {
+		t.Errorf("bridge out saw the source gone %d times, want 1", st.SourceGone)
+	}
+	waitFor(t, "the notice at the bridge in", func() bool { return in.Stats().SourceGone >= 1 })
+
+	// 2. It comes back: numbering continues, so do the frames.
+	w = openWriter(t, p.dir, p.src, len(proto.data))
+	f := makeFrame(ring.BGR8, 64, 48, 0, 2)
+	for i := 0; ; i++ { // the bridge out notices the writer within its wait slice
+		f.number, f.pubLo, f.pubHi = publishAt(t, w, f)
+		got, err := readFrame(r, 200*time.Millisecond)
+		if err == nil {
+			if got.number <= warm {
+				t.Fatalf("frame %d after the writer came back, the warm-up ended at %d", got.number, warm)
+			}
+			if got.number == f.number {
+				checkSame(t, got, f)
+				break
+			}
+		} else if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, errGone) {
+			t.Fatal(err)
+		}
+		if i > 100 {
+			t.Fatal("no frame after the writer came back")
+		}
+	}
+	lastNumber := f.number
+
+	// 3. Removed and re-created from scratch: numbering restarts at 1 in
+	// the source; the remote ring continues above lastNumber.
+	if err := w.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	expectGone()
+	w = openWriter(t, p.dir, p.src, len(proto.data))
+	var sent []testFrame
+	for i := 0; ; i++ {
+		f = makeFrame(ring.BGR8, 64, 48, 0, uint64(10+i))
+		sent = append(sent, f)
+		n := publish(t, w, f)
+		if n > 10 && i == 0 {
+			t.Fatalf("the re-created ring starts at frame %d", n)
+		}
+		got, err := readFrame(r, 200*time.Millisecond)
+		if err == nil {
+			if got.number <= lastNumber {
+				t.Fatalf("remote frame %d after the re-creation, not above %d", got.number, lastNumber)
+			}
+			for _, f := range sent { // the one it is, if a late one
+				if bytes.Equal(f.data, got.data) {
+					f.number = got.number
+					checkSame(t, got, f)
+					sent = nil
+				}
+			}
+			if sent != nil {
+				t.Fatalf("remote frame %d is none of the frames sent", got.number)
+			}
+			break
+		} else if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, errGone) {
+			t.Fatal(err)
+		}
+		if i > 100 {
+			t.Fatal("no frame after the ring was re-created")
+		}
+	}
+	if st := in.Stats(); st.Renumbered != 1 {
+		t.Errorf("bridge in renumbered %d times, want 1", st.Renumbered)
 	}
 }
