@@ -69,9 +69,10 @@ type collector struct {
 	collect func(labels []string, ch chan<- prometheus.Metric)
 }
 
-func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	prometheus.DescribeByCollect(c, ch)
-}
+// Describe describes nothing: the collector is unchecked, so that a bridge
+// out and a bridge in (same metric names, side="out" and side="in") can
+// share a registry.
+func (c *collector) Describe(chan<- *prometheus.Desc) {}
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) { c.collect(c.labels, ch) }
 
