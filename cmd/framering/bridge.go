@@ -1,0 +1,336 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/framering/framering/bridge"
+	"github.com/framering/framering/ring"
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/cobra"
+)
+
+// natsFlags are the connection flags both bridge commands share.
+type natsFlags struct {
+	url, name                      string
+	user, passwordFile, tokenFile  string
+	creds, nkey                    string
+	tlsCA, tlsCert, tlsKey         string
+	maxReconnects                  int
+	reconnectWait                  time.Duration
+	ring, dir, subject, stream     string
+	metrics                        string
+	quiet                          bool
+	encoding                       string
+	quality, maxChunk              int
+	slots, maxFrameBytes, frameLim int
+}
+
+var bridgeOutOpts, bridgeInOpts natsFlags
+
+var bridgeCmd = &cobra.Command{
+	Use:   "bridge",
+	Short: "Carry a ring to other hosts over NATS (bridge out, bridge in)",
+	Long: `bridge carries frames between hosts through a NATS server: 'bridge out'
+reads a ring on this host and publishes its frames on a subject; 'bridge in'
+subscribes to the subject and publishes the frames into a ring on its host,
+which local readers use like any other. Several 'bridge in' may follow one
+subject. Delivery is at most once: frames the network or a slow end cannot
+carry are dropped and counted, never delivered partly. See docs/BRIDGE.md.`,
+	Example: `  # camera host
+  framering bridge out --ring cam0 --nats nats://hub:4222 --subject cams.cam0
+  # other host
+  framering bridge in --nats nats://hub:4222 --subject cams.cam0 --ring cam0`,
+}
+
+var bridgeOutCmd = &cobra.Command{
+	Use:   "out --ring NAME --subject SUBJECT [--nats URL]",
+	Short: "Publish a ring's frames on a NATS subject",
+	Long: `bridge out reads ring NAME in latest mode (it never slows or blocks the
+ring's writer: frames it cannot send in time are skipped and counted) and
+publishes every frame it reads on SUBJECT, split into chunks no larger than
+the server's max_payload. It waits for the ring to appear and for the
+server, reconnects on its own, and runs until SIGINT/SIGTERM. A stats line
+goes to stderr every second.`,
+	Example: `  framering bridge out --ring cam0 --nats nats://hub:4222 --subject cams.cam0
+  framering bridge out --ring cam0 --subject cams.cam0 --encoding jpeg --quality 85 --metrics :9740`,
+	Args: cobra.NoArgs,
+	RunE: func(cmd *cobra.Command, args []string) error { return runBridgeOut(&bridgeOutOpts) },
+}
+
+var bridgeInCmd = &cobra.Command{
+	Use:   "in --subject SUBJECT --ring NAME [--nats URL]",
+	Short: "Publish the frames of a NATS subject into a ring",
+	Long: `bridge in subscribes to SUBJECT and publishes every frame that arrives whole
+into ring NAME on this host, with the frame's number, shape, pixel format,
+metadata and capture time. Frames that arrive incomplete or corrupt are
+dropped and counted. The ring is created when the first frame arrives,
+sized by it (or at start with --max-frame-bytes). It runs until
+SIGINT/SIGTERM, then closes the ring's writer (readers see it gone).`,
+	Example: `  framering bridge in --nats nats://hub:4222 --subject cams.cam0 --ring cam0
+  framering bridge in --subject cams.cam0 --ring cam0 --creds ~/.nats/user.creds --metrics :9741`,
+	Args: cobra.NoArgs,
+	RunE: func(cmd *cobra.Command, args []string) error { return runBridgeIn(&bridgeInOpts) },
+}
+
+func init() {
+	for _, c := range []struct {
+		cmd *cobra.Command
+		o   *natsFlags
+	}{{bridgeOutCmd, &bridgeOutOpts}, {bridgeInCmd, &bridgeInOpts}} {
+		f, o := c.cmd.Flags(), c.o
+		f.StringVar(&o.ring, "ring", "", "ring name (required)")
+		f.StringVar(&o.dir, "dir", ring.DefaultDir, "shared-memory directory holding the rings")
+		f.StringVar(&o.subject, "subject", "", "NATS subject of the stream (required), e.g. cams.cam0")
+		f.StringVar(&o.url, "nats", "", "NATS server `URL`s, comma-separated (default $NATS_URL, else nats://127.0.0.1:4222)")
+		f.StringVar(&o.name, "name", "", "client name shown by the server's monitoring (default framering-bridge-out/in)")
+		f.StringVar(&o.user, "user", "", "NATS user; the password comes from --password-file or $NATS_PASSWORD")
+		f.StringVar(&o.passwordFile, "password-file", "", "read the NATS password from `FILE` (first line)")
+		f.StringVar(&o.tokenFile, "token-file", "", "read a NATS token from `FILE` (or set $NATS_TOKEN)")
+		f.StringVar(&o.creds, "creds", "", "NATS credentials `FILE` (user JWT and nkey seed)")
+		f.StringVar(&o.nkey, "nkey", "", "NATS nkey seed `FILE`")
+		f.StringVar(&o.tlsCA, "tls-ca", "", "PEM `FILE` of the CAs to trust for the server's certificate")
+		f.StringVar(&o.tlsCert, "tls-cert", "", "client certificate `FILE` for mutual TLS (with --tls-key)")
+		f.StringVar(&o.tlsKey, "tls-key", "", "client key `FILE` for mutual TLS")
+		f.IntVar(&o.maxReconnects, "max-reconnects", 0, "give up after N failed reconnects in a row (0: never)")
+		f.DurationVar(&o.reconnectWait, "reconnect-wait", 500*time.Millisecond, "pause between reconnect attempts")
+		f.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics of the bridge on `ADDR` (host:port)")
+		f.BoolVarP(&o.quiet, "quiet", "q", false, "no stats line on stderr")
+		bridgeCmd.AddCommand(c.cmd)
+	}
+	f, o := bridgeOutCmd.Flags(), &bridgeOutOpts
+	f.StringVar(&o.encoding, "encoding", "raw", "raw (lossless, any pixel format) or jpeg (gray8, bgr8, rgb8, bgra8, rgba8)")
+	f.IntVar(&o.quality, "quality", 90, "JPEG quality, 1 to 100")
+	f.StringVar(&o.stream, "stream", "", "stream name receivers tell this stream by (default RING@HOSTNAME)")
+	f.IntVar(&o.maxChunk, "max-chunk", 0, "largest NATS message in bytes, below the server's max_payload (0: max_payload)")
+	f, o = bridgeInCmd.Flags(), &bridgeInOpts
+	f.IntVar(&o.slots, "slots", 8, "slot count of the ring, a power of two >= 2")
+	f.IntVar(&o.maxFrameBytes, "max-frame-bytes", 0, "create the ring at start with slots of N bytes; larger frames are dropped (0: size it by the frames)")
+	f.IntVar(&o.frameLim, "frame-limit", 0, "largest frame accepted in bytes (0: --max-frame-bytes, else 64 MiB)")
+	f.StringVar(&o.stream, "stream", "", "accept only this stream (the sender's --stream; default: follow the first one heard)")
+	root.AddCommand(bridgeCmd)
+}
+
+// conn builds the connection options from the flags and the environment.
+// Secrets come from files or the environment only, never from arguments.
+func (o *natsFlags) conn(side string) (bridge.Conn, error) {
+	c := bridge.Conn{
+		URL: o.url, Name: o.name, User: o.user, CredsFile: o.creds, NKeyFile: o.nkey,
+		TLSCA: o.tlsCA, TLSCert: o.tlsCert, TLSKey: o.tlsKey,
+		MaxReconnects: o.maxReconnects, ReconnectWait: o.reconnectWait,
+	}
+	if c.URL == "" {
+		c.URL = os.Getenv("NATS_URL")
+	}
+	if c.Name == "" {
+		c.Name = "framering-bridge-" + side
+	}
+	if o.maxReconnects < 0 || o.reconnectWait < 0 {
+		return c, usagef("bridge %s: --max-reconnects and --reconnect-wait must not be negative", side)
+	}
+	var err error
+	if o.passwordFile != "" {
+		if c.Password, err = readSecret(o.passwordFile); err != nil {
+			return c, fmt.Errorf("bridge %s: --password-file: %w", side, err)
+		}
+	} else {
+		c.Password = os.Getenv("NATS_PASSWORD")
+	}
+	if c.Password != "" && c.User == "" {
+		return c, usagef("bridge %s: a password (--password-file or $NATS_PASSWORD) needs --user", side)
+	}
+	if o.tokenFile != "" {
+		if c.Token, err = readSecret(o.tokenFile); err != nil {
+			return c, fmt.Errorf("bridge %s: --token-file: %w", side, err)
+		}
+	} else if c.User == "" && c.CredsFile == "" && c.NKeyFile == "" {
+		c.Token = os.Getenv("NATS_TOKEN")
+	}
+	return c, nil
+}
+
+// readSecret reads the first line of a file holding a password or token.
+func readSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%w; give a readable file holding the secret", err)
+	}
+	s, _, _ := strings.Cut(string(b), "\n")
+	s = strings.TrimRight(s, "\r")
+	if s == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return s, nil
+}
+
+func (o *natsFlags) check(side string) error {
+	if o.ring == "" || o.subject == "" {
+		return usagef("bridge %s: --ring NAME and --subject SUBJECT are required", side)
+	}
+	if err := ring.CheckName(o.ring); err != nil {
+		return usagef("bridge %s: --ring: %v", side, err)
+	}
+	return nil
+}
+
+// bridgeErr adds what to do to errors of the bridge: configuration errors
+// are usage errors, connection errors name the flags to check.
+func bridgeErr(side string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, bridge.ErrConfig):
+		return usagef("bridge %s: %v", side, err)
+	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired), errors.Is(err, nats.ErrAuthRevoked),
+		strings.Contains(err.Error(), "Authorization Violation"):
+		return fmt.Errorf("%w\ncheck --user with --password-file or $NATS_PASSWORD, --token-file or $NATS_TOKEN, --creds or --nkey", err)
+	case strings.Contains(err.Error(), "tls:") || strings.Contains(err.Error(), "x509:"):
+		return fmt.Errorf("%w\ncheck --tls-ca (the CA that signed the server's certificate), --tls-cert and --tls-key, and use a tls:// URL", err)
+	case errors.Is(err, ring.ErrBusy):
+		return fmt.Errorf("%w\nanother process writes that ring: stop it or pick another --ring", err)
+	case errors.Is(err, bridge.ErrUnsupported):
+		return fmt.Errorf("%w\nrun the bridge with --encoding raw for this ring", err)
+	}
+	return err
+}
+
+func logLine(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+}
+
+func runBridgeOut(o *natsFlags) error {
+	if err := o.check("out"); err != nil {
+		return err
+	}
+	enc, err := bridge.ParseEncoding(o.encoding)
+	if err != nil {
+		return usagef("bridge out: --encoding: %v", err)
+	}
+	if o.quality < 1 || o.quality > 100 {
+		return usagef("bridge out: --quality %d is not in [1, 100]", o.quality)
+	}
+	c, err := o.conn("out")
+	if err != nil {
+		return err
+	}
+	b, err := bridge.NewOut(bridge.OutConfig{Ring: o.ring, Dir: o.dir, NATS: c, Subject: o.subject, Stream: o.stream,
+		Encoding: enc, Quality: o.quality, MaxChunk: o.maxChunk, Logf: logLine})
+	if err != nil {
+		return bridgeErr("out", err)
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	reg, stopMetrics, err := startMetrics(o.metrics)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	if reg != nil {
+		if err := reg.Register(b.Collector()); err != nil {
+			return fmt.Errorf("bridge out: metrics: %w", err)
+		}
+	}
+	done := statsLoop(ctx, o.quiet, func() string {
+		st := b.Stats()
+		return fmt.Sprintf("bridge out %q: sent %d frames (%s), dropped: skipped %d, disconnected %d, publish errors %d; latency p50 %v%s",
+			o.ring, st.Sent, mb(st.Bytes), st.Skipped, st.Disconnected, st.PublishErrors, fmtNs(st.Latency.Quantile(0.5)), connState(st.Connected))
+	})
+	err = b.Run(ctx)
+	stop()
+	<-done
+	st := b.Stats()
+	fmt.Fprintf(os.Stdout, "bridge out: read %d frames, sent %d (%s in %d messages), dropped %d (skipped %d, disconnected %d, publish errors %d), reconnects %d\n",
+		st.Read, st.Sent, mb(st.Bytes), st.Messages, st.Dropped(), st.Skipped, st.Disconnected, st.PublishErrors, st.Reconnects)
+	return bridgeErr("out", err)
+}
+
+func runBridgeIn(o *natsFlags) error {
+	if err := o.check("in"); err != nil {
+		return err
+	}
+	if o.slots < ring.MinSlots || o.slots > ring.MaxSlots || o.slots&(o.slots-1) != 0 {
+		return usagef("bridge in: --slots %d is not a power of two in [%d, %d]", o.slots, ring.MinSlots, ring.MaxSlots)
+	}
+	if o.maxFrameBytes < 0 || o.frameLim < 0 {
+		return usagef("bridge in: --max-frame-bytes and --frame-limit must not be negative")
+	}
+	c, err := o.conn("in")
+	if err != nil {
+		return err
+	}
+	b, err := bridge.NewIn(bridge.InConfig{Ring: o.ring, Dir: o.dir, Slots: o.slots, MaxFrameBytes: o.maxFrameBytes, FrameLimit: o.frameLim,
+		NATS: c, Subject: o.subject, Stream: o.stream, Logf: logLine})
+	if err != nil {
+		return bridgeErr("in", err)
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	reg, stopMetrics, err := startMetrics(o.metrics)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	if reg != nil {
+		if err := reg.Register(b.Collector()); err != nil {
+			return fmt.Errorf("bridge in: metrics: %w", err)
+		}
+	}
+	done := statsLoop(ctx, o.quiet, func() string {
+		st := b.Stats()
+		return fmt.Sprintf("bridge in %q: received %d frames (%s), dropped: lost %d, incomplete %d, corrupt %d, other %d; bad messages %d; latency p50 %v p99 %v%s",
+			o.ring, st.Delivered, mb(st.Bytes), st.Lost, st.Incomplete, st.Corrupt, st.TooLarge+st.RingErrors, sum(st.ChunkErrors),
+			fmtNs(st.Latency.Quantile(0.5)), fmtNs(st.Latency.Quantile(0.99)), connState(st.Connected))
+	})
+	err = b.Run(ctx)
+	stop()
+	<-done
+	st := b.Stats()
+	fmt.Fprintf(os.Stdout, "bridge in: received %d frames, dropped %d (lost %d, incomplete %d, corrupt %d, too large %d, ring errors %d), bad messages %d, slow consumer events %d, reconnects %d\n",
+		st.Delivered, st.Dropped(), st.Lost, st.Incomplete, st.Corrupt, st.TooLarge, st.RingErrors, sum(st.ChunkErrors), st.SlowConsumer, st.Reconnects)
+	return bridgeErr("in", err)
+}
+
+// statsLoop prints line() to stderr every second until ctx ends; the
+// returned channel closes when it has stopped.
+func statsLoop(ctx context.Context, quiet bool, line func() string) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if quiet {
+			<-ctx.Done()
+			return
+		}
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				fmt.Fprintln(os.Stderr, line())
+			}
+		}
+	}()
+	return done
+}
+
+func connState(up bool) string {
+	if up {
+		return ""
+	}
+	return ", NATS disconnected"
+}
+
+func mb(b uint64) string { return fmt.Sprintf("%.1f MB", float64(b)/1e6) }
+
+func sum(m map[string]uint64) uint64 {
+	var n uint64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
