@@ -137,7 +137,9 @@ func testConn(url string) Conn {
 // runOut runs a bridge out until the test ends; Run must return nil then.
 func runOut(t testing.TB, cfg OutConfig) *Out {
 	t.Helper()
-	cfg.Logf = t.Logf
+	if cfg.Logf == nil {
+		cfg.Logf = t.Logf
+	}
 	o, err := NewOut(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +163,9 @@ func runOut(t testing.TB, cfg OutConfig) *Out {
 
 func runIn(t testing.TB, cfg InConfig) *In {
 	t.Helper()
-	cfg.Logf = t.Logf
+	if cfg.Logf == nil {
+		cfg.Logf = t.Logf
+	}
 	in, err := NewIn(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -99,7 +99,7 @@ type Out struct {
 	lastSkipped                            uint64
 	jpeg                                   jpegEncoder
 	enc                                    bytes.Buffer
-	errOnce                                map[string]bool
+	lastErrLog                             int64 // CLOCK_MONOTONIC of the last publish error logged
 }
 
 // NewOut checks cfg and returns a bridge out.
@@ -137,7 +137,7 @@ func NewOut(cfg OutConfig) (*Out, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, fmt.Errorf("session id: %w", err)
 	}
-	o := &Out{cfg: cfg, stream: streamID(cfg.Stream), session: binary.LittleEndian.Uint64(b[:]) | 1, logf: cfg.Logf, errOnce: map[string]bool{}}
+	o := &Out{cfg: cfg, stream: streamID(cfg.Stream), session: binary.LittleEndian.Uint64(b[:]) | 1, logf: cfg.Logf}
 	if o.logf == nil {
 		o.logf = func(string, ...any) {}
 	}
@@ -237,8 +237,24 @@ func (o *Out) Run(ctx context.Context) error {
 		nc.Close()
 	}()
 
+	// A connection closed for good (reconnects exhausted) ends Run even
+	// while it waits for the ring or a frame.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	src, err := o.openSource(ctx)
 	if err != nil || src == nil {
+		select {
+		case <-closed:
+			return fmt.Errorf("bridge out: NATS connection closed for good (%v)", errText(nc.LastError()))
+		default:
+		}
 		return err
 	}
 	defer src.close()
@@ -252,6 +268,11 @@ func (o *Out) Run(ctx context.Context) error {
 		switch {
 		case err == nil:
 		case ctx.Err() != nil:
+			select {
+			case <-closed:
+				return fmt.Errorf("bridge out: NATS connection closed for good (%v)", errText(nc.LastError()))
+			default:
+			}
 			return nil
 		case errors.Is(err, ring.ErrWriterGone):
 			o.sourceGone.Add(1)
@@ -279,9 +300,9 @@ func (o *Out) Run(ctx context.Context) error {
 		}
 		if err := o.send(nc, &f); err != nil {
 			o.publishErrors.Add(1)
-			if !o.errOnce[err.Error()] {
-				o.errOnce[err.Error()] = true
-				o.logf("bridge out: frame %d not sent: %v", f.number, err)
+			if t := now(); o.lastErrLog == 0 || time.Duration(t-o.lastErrLog) > 10*time.Second {
+				o.lastErrLog = t
+				o.logf("bridge out: frame %d not sent: %v (logged at most every 10 s; counted as publish errors)", f.number, err)
 			}
 			if errors.Is(err, nats.ErrConnectionClosed) {
 				return fmt.Errorf("bridge out: %w", err)

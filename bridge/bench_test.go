@@ -1,0 +1,185 @@
+package bridge
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/framering/framering/internal/testutil"
+	"github.com/framering/framering/ring"
+)
+
+// BenchmarkBridge measures the bridge (ring -> bridge out -> embedded NATS
+// server on loopback -> bridge in -> ring -> reader) beside a plain TCP
+// stream of the same frames (memory -> loopback socket -> memory), in the
+// same run:
+//
+//   - one-way latency, one frame at a time: from just before the source
+//     publish to the remote reader holding the frame (TCP: from before the
+//     write to the last byte read), p50 over the frames;
+//   - throughput, b.N frames: the source writer publishes the next frame as
+//     soon as the bridge out has read the previous one, so the bridge
+//     always has a fresh frame and nothing is wasted on frames it would
+//     skip; frames per second at the remote reader (TCP: b.N frames
+//     written back to back).
+//
+// ratio is bridge fps / TCP fps. Run it with, e.g.,
+// go test -run '^$' -bench Bridge -benchtime 200x ./bridge
+func BenchmarkBridge(b *testing.B) {
+	for _, size := range []struct {
+		name string
+		w, h int
+	}{{"640x404x3", 640, 404}, {"1920x1080x3", 1920, 1080}} {
+		img := naturalImage(ring.BGR8, size.w, size.h, 1)
+		img.meta = nil
+		for _, enc := range []Encoding{Raw, JPEG} {
+			b.Run(size.name+"/"+enc.String(), func(b *testing.B) {
+				tcpLat, tcpFPS := benchTCP(b, len(img.data), b.N)
+				lat, fps := benchBridge(b, img, enc, b.N)
+				mb := float64(len(img.data)) / 1e6
+				b.ReportMetric(fps, "fps")
+				b.ReportMetric(fps*mb, "MB/s")
+				b.ReportMetric(float64(lat.Microseconds()), "p50_us")
+				b.ReportMetric(tcpFPS, "tcp_fps")
+				b.ReportMetric(float64(tcpLat.Microseconds()), "tcp_p50_us")
+				b.ReportMetric(fps/tcpFPS, "ratio")
+				b.ReportMetric(0, "ns/op") // the figures above are the result
+			})
+		}
+	}
+}
+
+const latencyFrames = 30
+
+func median(d []time.Duration) time.Duration {
+	slices.Sort(d)
+	return d[len(d)/2]
+}
+
+func benchBridge(b *testing.B, img testFrame, enc Encoding, n int) (time.Duration, float64) {
+	_, url := natsServer(b, 0, 0)
+	dir := testutil.ShmDir(b)
+	src, dst, subject := "bench-src", "bench-dst", fmt.Sprintf("bench.%d", time.Now().UnixNano())
+	w := openWriter(b, dir, src, len(img.data))
+	out := runOut(b, OutConfig{Ring: src, Dir: dir, NATS: testConn(url), Subject: subject, Encoding: enc, Logf: func(string, ...any) {}})
+	runIn(b, InConfig{Ring: dst, Dir: dir, NATS: testConn(url), Subject: subject, Logf: func(string, ...any) {}})
+	rs, _ := warmUp(b, w, img, dir, dst)
+	r := rs[0]
+
+	// Latency: one frame at a time.
+	var lats []time.Duration
+	for i := 0; i < latencyFrames; i++ {
+		t0 := time.Now()
+		num := publish(b, w, img)
+		readUntil(b, r, num, num-1)
+		lats = append(lats, time.Since(t0))
+	}
+	// Throughput: the next frame as soon as the bridge out read the last.
+	settle(b, out)
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		for got := 0; got < n; got++ {
+			if _, err := readFrame(r, hang); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	info := ring.FrameInfo{Width: img.width, Height: img.height, Format: img.format}
+	go func() {
+		defer close(stopped)
+		for {
+			read := out.read.Load()
+			if _, err := w.Publish(info, img.data); err != nil {
+				return
+			}
+			for out.read.Load() == read {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				time.Sleep(20 * time.Microsecond)
+			}
+		}
+	}()
+	err := <-done
+	elapsed := time.Since(start)
+	close(stop)
+	<-stopped
+	if err != nil {
+		b.Fatal(err)
+	}
+	return median(lats), float64(n) / elapsed.Seconds()
+}
+
+// benchTCP streams frames of size bytes over a loopback TCP connection.
+func benchTCP(b *testing.B, size, n int) (time.Duration, float64) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	got := make(chan error, 1)
+	frames := make(chan struct{}, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			got <- err
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, size)
+		var hdr [8]byte
+		for {
+			if _, err := io.ReadFull(c, hdr[:]); err != nil {
+				got <- nil
+				return
+			}
+			if _, err := io.ReadFull(c, buf[:binary.LittleEndian.Uint64(hdr[:])]); err != nil {
+				got <- err
+				return
+			}
+			frames <- struct{}{}
+		}
+	}()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	frame := make([]byte, 8+size)
+	binary.LittleEndian.PutUint64(frame, uint64(size))
+	var lats []time.Duration
+	for i := 0; i < latencyFrames; i++ {
+		t0 := time.Now()
+		if _, err := c.Write(frame); err != nil {
+			b.Fatal(err)
+		}
+		<-frames
+		lats = append(lats, time.Since(t0))
+	}
+	start := time.Now()
+	go func() {
+		for i := 0; i < n; i++ {
+			if _, err := c.Write(frame); err != nil {
+				return
+			}
+		}
+	}()
+	for i := 0; i < n; i++ {
+		<-frames
+	}
+	elapsed := time.Since(start)
+	c.Close()
+	if err := <-got; err != nil {
+		b.Fatal(err)
+	}
+	return median(lats), float64(n) / elapsed.Seconds()
+}
