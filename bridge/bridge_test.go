@@ -661,3 +661,50 @@ func TestSourceGoneAndBack(t *testing.T) {
 		t.Errorf("bridge in renumbered %d times, want 1", st.Renumbered)
 	}
 }
+
+// TestServerLateAndGone starts both bridges before the NATS server exists:
+// they wait for it and carry frames once it is up. With MaxReconnects set,
+// a server that goes away for good ends both Runs with an error.
+func TestServerLateAndGone(t *testing.T) {
+	port := freePort(t)
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	p := newPair(t, url)
+	proto := makeFrame(ring.Gray8, 32, 32, 0, 1)
+	w := openWriter(t, p.dir, p.src, len(proto.data))
+	conn := testConn(url)
+	conn.MaxReconnects = 40 // 2 s of attempts 50 ms apart: enough for the late start, and then for giving up
+	o, err := NewOut(OutConfig{Ring: p.src, Dir: p.dir, NATS: conn, Subject: p.subject, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := NewIn(InConfig{Ring: p.dst, Dir: p.dir, NATS: conn, Subject: p.subject, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*hang)
+	defer cancel()
+	outErr, inErr := make(chan error, 1), make(chan error, 1)
+	go func() { outErr <- o.Run(ctx) }()
+	go func() { inErr <- in.Run(ctx) }()
+	time.Sleep(200 * time.Millisecond) // both are waiting for the server now
+	if o.Stats().Connected || in.Stats().Connected {
+		t.Fatal("connected without a server")
+	}
+	srv, _ := natsServer(t, 0, port)
+	rs, warm := warmUp(t, w, proto, p.dir, p.dst)
+	f := makeFrame(ring.Gray8, 32, 32, 0, 2)
+	f.number, f.pubLo, f.pubHi = publishAt(t, w, f)
+	checkSame(t, readUntil(t, rs[0], f.number, warm), f)
+
+	srv.Shutdown()
+	for _, ch := range []chan error{outErr, inErr} {
+		select {
+		case err := <-ch:
+			if err == nil || !strings.Contains(err.Error(), "closed for good") {
+				t.Errorf("Run after the server went away for good = %v, want an error saying the connection is closed for good", err)
+			}
+		case <-time.After(hang):
+			t.Fatal("Run did not return after the reconnects ran out")
+		}
+	}
+}

@@ -61,6 +61,7 @@ var (
 
 // events receives the connection's events.
 type events struct {
+	connected    func() // the first connection, when the server was not reachable at the start
 	disconnected func(err error)
 	reconnected  func()
 	closed       func()
@@ -108,6 +109,7 @@ func (c *Conn) options(ev events) ([]nats.Option, error) {
 		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { ev.disconnected(err) }),
 		nats.ReconnectHandler(func(*nats.Conn) { ev.reconnected() }),
+		nats.ConnectHandler(func(*nats.Conn) { ev.connected() }),
 		nats.ClosedHandler(func(*nats.Conn) { ev.closed() }),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) { ev.asyncErr(sub, err) }),
 	}

@@ -300,6 +300,10 @@ func (in *In) Run(ctx context.Context) error {
 			in.reconnects.Add(1)
 			in.logf("bridge in: NATS reconnected")
 		},
+		connected: func() {
+			in.connected.Store(true)
+			in.logf("bridge in: connected to NATS")
+		},
 		closed: func() { close(closed) },
 		asyncErr: func(_ *nats.Subscription, err error) {
 			if in.closing.Load() {

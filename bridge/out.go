@@ -213,6 +213,10 @@ func (o *Out) Run(ctx context.Context) error {
 			o.reconnects.Add(1)
 			o.logf("bridge out: NATS reconnected to %s", redact(o.ncURL()))
 		},
+		connected: func() {
+			o.connected.Store(true)
+			o.logf("bridge out: connected to NATS")
+		},
 		closed: func() { close(closed) },
 		asyncErr: func(_ *nats.Subscription, err error) {
 			if o.closing.Load() {
