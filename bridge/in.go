@@ -153,6 +153,9 @@ type In struct {
 	dec      jpegDecoder
 	decBuf   []byte
 	logged   map[string]bool
+	// slowHook, if set (tests), runs before each message is handled: a
+	// slow receiver.
+	slowHook func()
 }
 
 // follow is the stream and session being followed.
@@ -370,6 +373,9 @@ func (in *In) Run(ctx context.Context) error {
 
 // onMsg handles one NATS message: nats.go calls it from one goroutine.
 func (in *In) onMsg(m *nats.Msg) {
+	if in.slowHook != nil {
+		in.slowHook()
+	}
 	in.messages.Add(1)
 	in.bytes.Add(uint64(len(m.Data)))
 	in.mu.Lock()
