@@ -11,6 +11,7 @@ import (
 
 	"github.com/framering/framering/internal/testutil"
 	"github.com/framering/framering/ring"
+	"github.com/nats-io/nats.go"
 )
 
 // BenchmarkBridge measures the bridge (ring -> bridge out -> embedded NATS
@@ -27,7 +28,10 @@ import (
 //     skip; frames per second at the remote reader (TCP: b.N frames
 //     written back to back).
 //
-// ratio is bridge fps / TCP fps. Run it with, e.g.,
+// ratio is bridge fps / TCP fps. nats_fps and nats_p50_us are a third
+// reference: the same frames as plain NATS messages (chunks of the same
+// size, no bridge, no rings) through the same kind of embedded server, to
+// tell the bridge's cost from the broker's. Run it with, e.g.,
 // go test -run '^$' -bench Bridge -benchtime 200x ./bridge
 func BenchmarkBridge(b *testing.B) {
 	for _, size := range []struct {
@@ -39,6 +43,7 @@ func BenchmarkBridge(b *testing.B) {
 		for _, enc := range []Encoding{Raw, JPEG} {
 			b.Run(size.name+"/"+enc.String(), func(b *testing.B) {
 				tcpLat, tcpFPS := benchTCP(b, len(img.data), b.N)
+				natsLat, natsFPS := benchNATS(b, len(img.data), b.N)
 				lat, fps := benchBridge(b, img, enc, b.N)
 				mb := float64(len(img.data)) / 1e6
 				b.ReportMetric(fps, "fps")
@@ -47,6 +52,8 @@ func BenchmarkBridge(b *testing.B) {
 				b.ReportMetric(tcpFPS, "tcp_fps")
 				b.ReportMetric(float64(tcpLat.Microseconds()), "tcp_p50_us")
 				b.ReportMetric(fps/tcpFPS, "ratio")
+				b.ReportMetric(natsFPS, "nats_fps")
+				b.ReportMetric(float64(natsLat.Microseconds()), "nats_p50_us")
 				b.ReportMetric(0, "ns/op") // the figures above are the result
 			})
 		}
@@ -182,4 +189,65 @@ func benchTCP(b *testing.B, size, n int) (time.Duration, float64) {
 		b.Fatal(err)
 	}
 	return median(lats), float64(n) / elapsed.Seconds()
+}
+
+// benchNATS publishes frames of size bytes as plain NATS messages in
+// chunks of 1 MiB - HeaderLen through an embedded server, at most two
+// frames in flight (so the subscriber is never a slow consumer).
+func benchNATS(b *testing.B, size, n int) (time.Duration, float64) {
+	_, url := natsServer(b, 0, 0)
+	pub, err := nats.Connect(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pub.Close()
+	sub, err := nats.Connect(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sub.Close()
+	chunk := int(pub.MaxPayload()) - HeaderLen
+	chunks := (size + chunk - 1) / chunk
+	frames := make(chan struct{}, 4)
+	got := 0
+	s, err := sub.Subscribe("bench.nats", func(m *nats.Msg) {
+		if got++; got%chunks == 0 {
+			frames <- struct{}{}
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Unsubscribe()
+	sub.Flush()
+	data := make([]byte, size)
+	send := func() {
+		for off := 0; off < size; off += chunk {
+			if err := pub.Publish("bench.nats", data[off:min(off+chunk, size)]); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	}
+	var lats []time.Duration
+	for i := 0; i < latencyFrames; i++ {
+		t0 := time.Now()
+		send()
+		<-frames
+		lats = append(lats, time.Since(t0))
+	}
+	start := time.Now()
+	inFlight := 0
+	for i := 0; i < n; i++ {
+		if inFlight == 2 {
+			<-frames
+			inFlight--
+		}
+		send()
+		inFlight++
+	}
+	for ; inFlight > 0; inFlight-- {
+		<-frames
+	}
+	return median(lats), float64(n) / time.Since(start).Seconds()
 }
