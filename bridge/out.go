@@ -100,6 +100,7 @@ type Out struct {
 	jpeg                                   jpegEncoder
 	enc                                    bytes.Buffer
 	lastErrLog                             int64 // CLOCK_MONOTONIC of the last publish error logged
+	lastReadLog                            int64 // ... and of the last ring read error logged
 }
 
 // NewOut checks cfg and returns a bridge out.
@@ -284,7 +285,12 @@ func (o *Out) Run(ctx context.Context) error {
 			o.notice(nc, kindSourceGone)
 			continue
 		case errors.Is(err, ring.ErrCorrupt), errors.Is(err, ring.ErrTruncated), errors.Is(err, ring.ErrFrameTooLarge):
-			o.logf("bridge out: %v", err) // counted as skipped by the reader, or re-read
+			// Counted as skipped by the reader, or read again; a broken
+			// writer could fail every frame, so log at most every 10 s.
+			if t := now(); o.lastReadLog == 0 || time.Duration(t-o.lastReadLog) > 10*time.Second {
+				o.lastReadLog = t
+				o.logf("bridge out: %v (logged at most every 10 s)", err)
+			}
 			continue
 		default:
 			return fmt.Errorf("bridge out: %w", err)
