@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -120,7 +124,13 @@ func TestBridgeEndToEnd(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir, name := testutil.ShmDir(t), testutil.Name(t)
 			src, dst, subject := name+"-src", name+"-dst", "cams."+strings.ReplaceAll(name, ".", "_")
-			in := startProc(t, "bridge in", bin, "bridge", "in", "--nats", url, "--subject", subject, "--ring", dst, "--dir", dir, "-q")
+			ml, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			maddr := ml.Addr().String()
+			ml.Close()
+			in := startProc(t, "bridge in", bin, "bridge", "in", "--nats", url, "--subject", subject, "--ring", dst, "--dir", dir, "-q", "--metrics", maddr)
 			out := startProc(t, "bridge out", bin, "bridge", "out", "--ring", src, "--dir", dir, "--nats", url, "--subject", subject, "--encoding", tc.encoding, "-q")
 			recv := startProc(t, "recv", bin, "recv", "--ring", dst, "--dir", dir, "--wait", "--verify", "--count", "60", "--timeout", "30s", "-q")
 			send := startProc(t, "send", bin, "send", "--ring", src, "--dir", dir, "--pattern", tc.size, "--fps", "100", "--count", "3000", "-q")
@@ -134,6 +144,20 @@ func TestBridgeEndToEnd(t *testing.T) {
 			t.Logf("recv: %s", strings.TrimSpace(recv.stdout.String()))
 			if got != 60 || verified != 60 || bad != 0 {
 				t.Fatalf("recv received %d, verified %d, mismatches %d (dropped %d)", got, verified, bad, dropped)
+			}
+			// The bridge in's metrics count what recv got, at least.
+			resp, err := http.Get("http://" + maddr + "/metrics")
+			if err != nil {
+				t.Fatalf("scrape bridge in: %v", err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			m := regexp.MustCompile(`(?m)^framering_bridge_received_frames_total\{ring="` + regexp.QuoteMeta(dst) + `",side="in",subject="` + regexp.QuoteMeta(subject) + `"\} (\d+)$`).FindSubmatch(body)
+			if m == nil {
+				t.Fatalf("no received frames metric in:\n%s", body)
+			}
+			if n, _ := strconv.Atoi(string(m[1])); n < 60 {
+				t.Errorf("bridge in metrics: %d frames received, recv got 60", n)
 			}
 			for _, p := range []*proc{out, in} {
 				if code := p.stop(t); code != 0 {
