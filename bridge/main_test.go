@@ -315,3 +315,6 @@ func publishMsgs(t testing.TB, url, subject string, msgs ...[]byte) {
 		t.Fatal(err)
 	}
 }
+
+func testutilName(t testing.TB) string { return testutil.Name(t) }
+func shmDir(t testing.TB) string       { return testutil.ShmDir(t) }

@@ -3,6 +3,7 @@ package bridge
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/framering/framering/ring"
 	"github.com/prometheus/client_golang/prometheus"
@@ -88,4 +89,73 @@ func TestCollectorLint(t *testing.T) {
 	if err != nil || n != 3+5+len(chunkReasons) {
 		t.Fatalf("%d drop and chunk error series (%v), want %d", n, err, 3+5+len(chunkReasons))
 	}
+}
+
+// TestReassembly drives a bridge in's message handling directly, with its
+// own clock: a frame whose chunks stop coming expires as incomplete; a
+// frame larger than the reassembly budget is refused; a restarted sender's
+// chunks interleaved with its old run's are sorted out (the old run's are
+// stale, the new run's frames arrive whole, out-of-order chunks included).
+func TestReassembly(t *testing.T) {
+	in, err := NewIn(InConfig{Ring: testutilName(t), Dir: shmDir(t), Subject: "s", PendingBytes: 10000, ChunkTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.sink.close()
+	oldRun, _ := NewOut(OutConfig{Ring: "cam", Subject: "s", Stream: "cam@host"})
+	newRun, _ := NewOut(OutConfig{Ring: "cam", Subject: "s", Stream: "cam@host"})
+	img := func(seed uint64) testFrame { return makeFrame(ring.Gray8, 40, 50, 0, seed) } // 2000 bytes + meta
+	const mp = 1024                                                                      // 896-byte chunks: 3 a frame
+	at := int64(1e12)
+	sec := int64(time.Second)
+
+	// 1. Expiry.
+	a := messages(t, oldRun, img(1), 10, mp)
+	in.handle(a[0], at)
+	in.handle(a[1], at)
+	in.expire(at + sec)
+	if st := in.Stats(); st.Pending != 1 || st.Incomplete != 0 {
+		t.Fatalf("after 1 s: pending %d, incomplete %d; want 1, 0", st.Pending, st.Incomplete)
+	}
+	in.expire(at + 3*sec)
+	if st := in.Stats(); st.Pending != 0 || st.Incomplete != 1 {
+		t.Fatalf("after 3 s: pending %d, incomplete %d; want 0, 1", st.Pending, st.Incomplete)
+	}
+	in.handle(a[2], at+3*sec) // its last chunk, too late
+	if st := in.Stats(); st.ChunkErrors["stale"] != 1 || st.Delivered != 0 {
+		t.Fatalf("a chunk of an expired frame: stale %d, delivered %d; want 1, 0", st.ChunkErrors["stale"], st.Delivered)
+	}
+
+	// 2. Larger than the budget (10000 bytes): refused from its first chunk.
+	big := messages(t, oldRun, makeFrame(ring.Gray8, 100, 120, 0, 2), 20, 4096)
+	for _, m := range big {
+		in.handle(m, at+4*sec)
+	}
+	if st := in.Stats(); st.TooLarge != 1 || st.Pending != 0 || st.ChunkErrors["stale"] != 1+3 {
+		t.Fatalf("a frame over the budget: too large %d, pending %d, stale %d; want 1, 0 and 4 (its other 3 chunks)", st.TooLarge, st.Pending, st.ChunkErrors["stale"])
+	}
+
+	// 3. The sender restarts: its new run's chunks (out of order) and the
+	// old run's late ones interleave.
+	old := messages(t, oldRun, img(3), 30, mp)
+	in.handle(old[0], at+5*sec)
+	nw := messages(t, newRun, img(4), 40, mp)
+	in.handle(nw[2], at+5*sec)  // the new run: its old run's frame is dropped as incomplete
+	in.handle(old[1], at+5*sec) // stale: a superseded run
+	in.handle(nw[0], at+5*sec)
+	in.handle(old[2], at+5*sec) // stale
+	in.handle(nw[1], at+5*sec)  // the new run's frame is complete
+	st := in.Stats()
+	if st.Sessions != 2 || st.Delivered != 1 || st.ChunkErrors["stale"] != 4+2 || st.Incomplete != 2 || st.Pending != 0 {
+		t.Fatalf("restart: sessions %d, delivered %d, stale %d, incomplete %d, pending %d; want 2, 1, 6, 2, 0",
+			st.Sessions, st.Delivered, st.ChunkErrors["stale"], st.Incomplete, st.Pending)
+	}
+	r := openRemote(t, in.cfg.Dir, in.cfg.Ring)
+	got, err := readFrame(r, hang)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := img(4)
+	want.number = 40
+	checkSame(t, got, want)
 }
