@@ -82,14 +82,16 @@ type InStats struct {
 	// larger than the ring's fixed slots or the reassembly budget.
 	// RingErrors: the ring refused it.
 	Lost, Incomplete, Corrupt, TooLarge, RingErrors uint64
-	// Pending is how many frames are being reassembled now.
+	// Pending is how many frames have begun to arrive and are not yet
+	// delivered or dropped (being reassembled, or being published).
 	Pending uint64
 	// SeqFirst and SeqLast are the first and last frame sequence numbers
 	// seen of the sender run followed now.
 	SeqFirst, SeqLast uint64
 	// Window is how many frames the followed senders tried to send since
 	// this bridge first heard of each: Delivered + Dropped() + Pending ==
-	// Window at every moment.
+	// Window (a snapshot taken while a frame is being resolved may show
+	// one more on the left, never one less).
 	Window uint64
 	// ChunkErrors counts messages rejected, by reason: foreign (not a
 	// bridge message), version, malformed, too_large, inconsistent (a
@@ -502,6 +504,7 @@ func (in *In) chunk(h *header, body []byte, t int64) {
 			in.window.Add(h.seq - c.seqMax)
 		}
 		c.seqMax = h.seq
+		in.pending.Add(1) // until the frame is delivered or dropped (resolve)
 		in.seqFirst.Store(c.seqFirst)
 		in.seqLast.Store(c.seqMax)
 		// One sender's messages arrive in order: a frame still incomplete
@@ -517,7 +520,7 @@ func (in *In) chunk(h *header, body []byte, t int64) {
 	} else if !sameFrame(&a.h, h) {
 		in.chunkError("inconsistent", fmt.Errorf("chunk %d of frame seq %d disagrees with the frame's first chunk", h.chunk, h.seq))
 		in.remove(a)
-		in.corrupt.Add(1)
+		in.resolve(&in.corrupt)
 		return
 	}
 	if a.have[h.chunk] {
@@ -535,6 +538,14 @@ func (in *In) chunk(h *header, body []byte, t int64) {
 	}
 }
 
+// resolve counts a frame begun as delivered or dropped (by outcome): it is
+// no longer pending. Outcome first, so that Delivered + Dropped() +
+// Pending never falls below Window.
+func (in *In) resolve(outcome *atomic.Uint64) {
+	outcome.Add(1)
+	in.pending.Add(^uint64(0))
+}
+
 func (in *In) find(seq uint64) *assembly {
 	for _, a := range in.asm {
 		if a.h.seq == seq {
@@ -549,13 +560,13 @@ func (in *In) find(seq uint64) *assembly {
 func (in *In) start(h *header, t int64) *assembly {
 	need := int(h.total)
 	if need > in.cfg.PendingBytes {
-		in.tooLarge.Add(1)
+		in.resolve(&in.tooLarge)
 		in.logOnce("pending", "bridge in: frame seq %d of %d bytes on the wire exceeds the reassembly budget of %d bytes; dropped", h.seq, need, in.cfg.PendingBytes)
 		return nil
 	}
 	for len(in.asm) > 0 && (len(in.asm) >= in.cfg.MaxPending || in.asmBytes+need > in.cfg.PendingBytes) {
 		in.remove(in.asm[0])
-		in.incomplete.Add(1)
+		in.resolve(&in.incomplete)
 	}
 	buf := in.spare
 	in.spare = nil
@@ -565,7 +576,6 @@ func (in *In) start(h *header, t int64) *assembly {
 	a := &assembly{h: *h, buf: buf[:need], have: make([]bool, h.count), last: t}
 	in.asm = append(in.asm, a)
 	in.asmBytes += need
-	in.pending.Add(1)
 	return a
 }
 
@@ -574,7 +584,6 @@ func (in *In) remove(a *assembly) {
 		if b == a {
 			in.asm = append(in.asm[:i], in.asm[i+1:]...)
 			in.asmBytes -= len(a.buf)
-			in.pending.Add(^uint64(0))
 			return
 		}
 	}
@@ -585,7 +594,7 @@ func (in *In) dropOlder(seq uint64) {
 	for i := 0; i < len(in.asm); {
 		if a := in.asm[i]; a.h.seq < seq {
 			in.remove(a)
-			in.incomplete.Add(1)
+			in.resolve(&in.incomplete)
 			continue
 		}
 		i++
@@ -596,7 +605,7 @@ func (in *In) dropOlder(seq uint64) {
 func (in *In) dropAll() {
 	for len(in.asm) > 0 {
 		in.remove(in.asm[0])
-		in.incomplete.Add(1)
+		in.resolve(&in.incomplete)
 	}
 }
 
@@ -605,7 +614,7 @@ func (in *In) expire(t int64) {
 	for i := 0; i < len(in.asm); {
 		if a := in.asm[i]; time.Duration(t-a.last) > in.cfg.ChunkTimeout {
 			in.remove(a)
-			in.incomplete.Add(1)
+			in.resolve(&in.incomplete)
 			continue
 		}
 		i++
@@ -623,7 +632,7 @@ func (in *In) logOnce(key, format string, args ...any) {
 // it into the ring.
 func (in *In) complete(h *header, payload []byte, t int64) {
 	if crc32.Checksum(payload, castagnoli) != h.crc {
-		in.corrupt.Add(1)
+		in.resolve(&in.corrupt)
 		in.logOnce("crc", "bridge in: frame %d (seq %d) fails its checksum; dropped", h.frame, h.seq)
 		return
 	}
@@ -645,7 +654,7 @@ func (in *In) complete(h *header, payload []byte, t int64) {
 		}
 		f.data = in.decBuf[:h.dataLen]
 		if err := in.dec.decode(f.data, payload[:split], h); err != nil {
-			in.corrupt.Add(1)
+			in.resolve(&in.corrupt)
 			in.logOnce("jpeg", "bridge in: frame %d (seq %d): %v; dropped", h.frame, h.seq, err)
 			return
 		}
@@ -653,11 +662,11 @@ func (in *In) complete(h *header, payload []byte, t int64) {
 	opened, err := in.sink.open(len(f.data), len(f.meta))
 	if err != nil {
 		if errors.Is(err, ring.ErrFrameTooLarge) {
-			in.tooLarge.Add(1)
+			in.resolve(&in.tooLarge)
 			in.logOnce("toolarge", "bridge in: %v; dropped", err)
 			return
 		}
-		in.ringErrors.Add(1)
+		in.resolve(&in.ringErrors)
 		if errors.Is(err, ring.ErrBusy) || errors.Is(err, ring.ErrUnsafeFile) || errors.Is(err, fs.ErrPermission) || errors.Is(err, ring.ErrNoSpace) {
 			in.fatal = err
 			close(in.fatalCh)
@@ -699,11 +708,11 @@ func (in *In) complete(h *header, payload []byte, t int64) {
 		f.capture = pub - d
 	}
 	if err := in.sink.publish(&f, number, pub, time.Unix(0, h.wall)); err != nil {
-		in.ringErrors.Add(1)
+		in.resolve(&in.ringErrors)
 		in.logOnce("publish", "bridge in: frame %d: %v", h.frame, err)
 		return
 	}
-	in.delivered.Add(1)
+	in.resolve(&in.delivered)
 	in.latency.Record(max(wallNow-h.wall, 0))
 	_ = t
 }

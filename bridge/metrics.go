@@ -29,7 +29,7 @@ var (
 		"NATS messages a bridge in rejected, by reason: foreign, version, malformed, too_large, inconsistent, duplicate, stale, other_stream.",
 		append(bridgeLabels, "reason"), nil)
 	descPending = prometheus.NewDesc("framering_bridge_pending_frames",
-		"Frames a bridge in is reassembling from chunks now.", bridgeLabels, nil)
+		"Frames a bridge in has begun to receive and not yet delivered or dropped.", bridgeLabels, nil)
 	descReconnects = prometheus.NewDesc("framering_bridge_reconnects_total",
 		"Times the NATS connection came back after being lost.", bridgeLabels, nil)
 	descDisconnects = prometheus.NewDesc("framering_bridge_disconnects_total",
