@@ -1,6 +1,10 @@
 package bridge
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"github.com/nats-io/nats-server/v2/server"
 	"strings"
 	"testing"
 	"time"
@@ -158,4 +162,52 @@ func TestReassembly(t *testing.T) {
 	want := img(4)
 	want.number = 40
 	checkSame(t, got, want)
+}
+
+// TestAuth runs a server that wants a user and password: the right ones
+// connect, a wrong password makes Run fail at once (no endless retrying)
+// with an error that does not contain the password, and a token server
+// takes a token.
+func TestAuth(t *testing.T) {
+	port := freePort(t)
+	opts := &server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true, Username: "cam", Password: "s3cret-pw"}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(hang) {
+		t.Fatal("server did not start")
+	}
+	defer s.Shutdown()
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	run := func(c Conn) error {
+		in, err := NewIn(InConfig{Ring: testutilName(t), Dir: shmDir(t), Subject: "auth", NATS: c})
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		return in.Run(ctx) // nil when it ran until the deadline: connected
+	}
+	c := testConn(url)
+	c.User, c.Password = "cam", "s3cret-pw"
+	if err := run(c); err != nil {
+		t.Fatalf("right password: %v", err)
+	}
+	c.Password = "wrong-pw"
+	err = run(c)
+	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "authorization") {
+		t.Fatalf("wrong password: Run = %v, want an authorization error", err)
+	}
+	if strings.Contains(err.Error(), "wrong-pw") {
+		t.Fatalf("the error shows the password: %v", err)
+	}
+	c = testConn("nats://cam:wrong-pw@127.0.0.1:" + fmt.Sprint(port))
+	if err := run(c); err == nil || strings.Contains(err.Error(), "wrong-pw") {
+		t.Fatalf("password in the URL: Run = %v, want an error without the password", err)
+	}
+	if _, err := NewIn(InConfig{Ring: "x", Subject: "s", NATS: Conn{Token: "t", CredsFile: "f"}}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("two credentials: %v, want ErrConfig", err)
+	}
 }
