@@ -72,7 +72,7 @@ type jpegEncoder struct {
 // encode writes f's data as JPEG to w.
 func (e *jpegEncoder) encode(w io.Writer, f *frame) error {
 	if !jpegFormat(f.format) {
-		return fmt.Errorf("%w: JPEG cannot carry %v frames; use the raw encoding", ErrUnsupported, f.format)
+		return fmt.Errorf("%w: JPEG cannot carry %v frames", ErrUnsupported, f.format)
 	}
 	rect := image.Rect(0, 0, f.width, f.height)
 	var img image.Image

@@ -32,7 +32,7 @@ type InConfig struct {
 	// MetaBytes is the metadata capacity of a slot. Zero means 4096, or
 	// more when a frame brings more.
 	MetaBytes int
-	// Perm is the ring's permission bits (see producer.Options.Mode). Zero
+	// Perm is the ring's permission bits (see producer.Options.Perm). Zero
 	// means 0600.
 	Perm fs.FileMode
 	// NATS is the connection.
@@ -112,7 +112,7 @@ type InStats struct {
 	// Latency is the source's publish (wall clock) -> published into this
 	// ring (wall clock) time, ns: across hosts it is only as good as their
 	// clock synchronisation.
-	Latency *hist.Snapshot
+	Latency ring.Latency
 }
 
 // Dropped is every frame of the window not delivered.
@@ -190,8 +190,8 @@ func NewIn(cfg InConfig) (*In, error) {
 	if cfg.Slots == 0 {
 		cfg.Slots = 8
 	}
-	if cfg.Slots < ring.MinSlots || cfg.Slots > ring.MaxSlots || cfg.Slots&(cfg.Slots-1) != 0 {
-		return nil, fmt.Errorf("%w: %d slots is not a power of two in [%d, %d]", ErrConfig, cfg.Slots, ring.MinSlots, ring.MaxSlots)
+	if err := (ring.Geometry{Slots: cfg.Slots, PayloadCap: 1}).Check(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	if cfg.MaxFrameBytes < 0 || cfg.MetaBytes < 0 || cfg.FrameLimit < 0 || cfg.MaxPending < 0 || cfg.PendingBytes < 0 || cfg.BufferBytes < 0 {
 		return nil, fmt.Errorf("%w: negative size", ErrConfig)
@@ -202,7 +202,7 @@ func NewIn(cfg InConfig) (*In, error) {
 			cfg.FrameLimit = cfg.MaxFrameBytes
 		}
 	}
-	if cfg.FrameLimit > ring.MaxPayloadCap || cfg.FrameLimit > 1<<31 {
+	if cfg.FrameLimit > 1<<31 {
 		return nil, fmt.Errorf("%w: frame limit %d is too large", ErrConfig, cfg.FrameLimit)
 	}
 	if cfg.MaxPending == 0 {
@@ -258,7 +258,7 @@ func (in *In) Stats() InStats {
 		Sessions:      in.sessions.Load(),
 		Renumbered:    in.renumbered.Load(),
 		SourceGone:    in.sourceGone.Load(),
-		Latency:       in.latency.Snapshot(),
+		Latency:       in.latency.Snapshot().Latency(),
 	}
 	for i, r := range chunkReasons {
 		st.ChunkErrors[r] = in.chunkErrors[i].Load()

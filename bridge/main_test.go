@@ -37,7 +37,8 @@ type testFrame struct {
 
 func openWriter(t testing.TB, dir, name string, maxBytes int) *producer.Writer {
 	t.Helper()
-	return testutil.OpenWriter(t, dir, name, producer.Options{MaxFrameBytes: maxBytes, Slots: 8})
+	w, err := producer.Open(name, producer.Options{Dir: dir, MaxFrameBytes: maxBytes, MetaBytes: 4096, Slots: 8})
+	return testutil.Removing(t, w, err)
 }
 
 // publish publishes f into w and returns its number.
@@ -69,7 +70,7 @@ func openRemote(t testing.TB, dir, name string) *consumer.Reader {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), hang)
 	defer cancel()
-	r, err := consumer.OpenWait(ctx, name, consumer.Options{Dir: dir, Start: consumer.StartOldest})
+	r, err := consumer.OpenWait(ctx, name, consumer.Options{Dir: dir, StartAt: consumer.Oldest})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func readFrame(r *consumer.Reader, d time.Duration) (testFrame, error) {
 	}
 	return testFrame{
 		number: f.Number, format: f.Format, width: f.Width, height: f.Height, channels: f.Channels, stride: f.Stride,
-		capture: f.Capture, published: f.Published, data: f.Pixels, meta: append([]byte(nil), f.Meta...),
+		capture: f.Capture, published: f.Published, data: f.Data, meta: append([]byte(nil), f.Meta...),
 	}, nil
 }
 
@@ -213,7 +214,7 @@ func warmUp(t testing.TB, w *producer.Writer, f testFrame, dir string, remotes .
 		all := true
 		for i, name := range remotes {
 			if readers[i] == nil {
-				r, err := consumer.Open(name, consumer.Options{Dir: dir, Start: consumer.StartOldest})
+				r, err := consumer.Open(name, consumer.Options{Dir: dir, StartAt: consumer.Oldest})
 				if errors.Is(err, ring.ErrNotFound) || errors.Is(err, ring.ErrTruncated) {
 					all = false
 					time.Sleep(10 * time.Millisecond)

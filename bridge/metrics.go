@@ -1,7 +1,9 @@
 package bridge
 
 import (
-	"github.com/framering/framering/internal/hist"
+	"time"
+
+	"github.com/framering/framering/ring"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -91,12 +93,19 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-func latencyMetric(ch chan<- prometheus.Metric, s *hist.Snapshot, labels []string) {
+// latencyMetric exports l as a histogram: a Prometheus bucket counts the
+// latency buckets (at most 3.2 % wide) that end at or below its bound.
+func latencyMetric(ch chan<- prometheus.Metric, l ring.Latency, labels []string) {
+	lbs := l.Buckets()
 	buckets := make(map[float64]uint64, len(latencyBuckets))
+	i, n := 0, uint64(0)
 	for _, le := range latencyBuckets {
-		buckets[le] = s.CountBelow(int64(le * 1e9))
+		for ; i < len(lbs) && lbs[i].High <= time.Duration(le*1e9); i++ {
+			n = lbs[i].Cumulative
+		}
+		buckets[le] = n
 	}
-	ch <- prometheus.MustNewConstHistogram(descLatency, s.Count, float64(s.Sum)/1e9, buckets, labels...)
+	ch <- prometheus.MustNewConstHistogram(descLatency, l.Count(), l.Sum().Seconds(), buckets, labels...)
 }
 
 func (o *Out) collect(l []string, ch chan<- prometheus.Metric) {

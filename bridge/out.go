@@ -72,8 +72,8 @@ type OutStats struct {
 	Connected               bool
 	// Session is this run's session id (random, on the wire).
 	Session uint64
-	// Latency is the source publish -> handed to NATS time, ns.
-	Latency *hist.Snapshot
+	// Latency is the source publish -> handed to NATS time.
+	Latency ring.Latency
 }
 
 // Dropped is every frame of the ring the bridge did not send whole.
@@ -184,7 +184,7 @@ func (o *Out) Stats() OutStats {
 		Reconnects:    o.reconnects.Load(),
 		Connected:     o.connected.Load(),
 		Session:       o.session,
-		Latency:       o.latency.Snapshot(),
+		Latency:       o.latency.Snapshot().Latency(),
 	}
 }
 
@@ -301,7 +301,7 @@ func (o *Out) Run(ctx context.Context) error {
 		default:
 		}
 		if o.cfg.Encoding == JPEG && !jpegFormat(f.format) {
-			return fmt.Errorf("bridge out: ring %q frame %d: %w: JPEG cannot carry %v frames; use the raw encoding", o.cfg.Ring, f.number, ErrUnsupported, f.format)
+			return fmt.Errorf("bridge out: ring %q frame %d: %w: JPEG cannot carry %v frames", o.cfg.Ring, f.number, ErrUnsupported, f.format)
 		}
 		o.read.Add(1)
 		if !nc.IsConnected() {

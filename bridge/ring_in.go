@@ -39,7 +39,7 @@ func (s *sink) open(dataLen, metaLen int) (bool, error) {
 		}
 		s.w = nil
 	}
-	w, err := producer.Open(s.name, producer.Options{Dir: s.dir, Slots: s.slots, MaxFrameBytes: payload, MetaBytes: meta, Mode: s.perm})
+	w, err := producer.Open(s.name, producer.Options{Dir: s.dir, Slots: s.slots, MaxFrameBytes: payload, MetaBytes: meta, Perm: s.perm})
 	if err != nil {
 		return false, err
 	}

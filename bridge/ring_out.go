@@ -52,8 +52,8 @@ func (s *source) read(ctx context.Context, reserve int) (frame, error) {
 	if err != nil {
 		return frame{}, err
 	}
-	n := len(f.Pixels)
-	if &f.Pixels[0] != &s.buf[reserve] || reserve+n+len(f.Meta) > len(s.buf) {
+	n := len(f.Data)
+	if &f.Data[0] != &s.buf[reserve] || reserve+n+len(f.Meta) > len(s.buf) {
 		return frame{}, fmt.Errorf("ring %q: frame %d was not read into the bridge's buffer", s.r.Name(), f.Number)
 	}
 	m := copy(s.buf[reserve+n:], f.Meta)

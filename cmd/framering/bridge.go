@@ -153,16 +153,19 @@ func (o *natsFlags) conn(side string) (bridge.Conn, error) {
 	return c, nil
 }
 
+// errSecret marks a password or token file that could not be used.
+var errSecret = errors.New("no secret")
+
 // readSecret reads the first line of a file holding a password or token.
 func readSecret(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("%w; give a readable file holding the secret", err)
+		return "", fmt.Errorf("%w: %w", errSecret, err)
 	}
 	s, _, _ := strings.Cut(string(b), "\n")
 	s = strings.TrimRight(s, "\r")
 	if s == "" {
-		return "", fmt.Errorf("%s is empty", path)
+		return "", fmt.Errorf("%w: the first line of %s is empty", errSecret, path)
 	}
 	return s, nil
 }
@@ -177,25 +180,30 @@ func (o *natsFlags) check(side string) error {
 	return nil
 }
 
-// bridgeErr adds what to do to errors of the bridge: configuration errors
-// are usage errors, connection errors name the flags to check.
+// bridgeErr makes the bridge's configuration errors usage errors; what to
+// do about the others is added by advice, like for every command.
 func bridgeErr(side string, err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, bridge.ErrConfig):
+	if errors.Is(err, bridge.ErrConfig) {
 		return usagef("bridge %s: %v", side, err)
-	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired), errors.Is(err, nats.ErrAuthRevoked),
-		strings.Contains(err.Error(), "Authorization Violation"):
-		return fmt.Errorf("%w\ncheck --user with --password-file or $NATS_PASSWORD, --token-file or $NATS_TOKEN, --creds or --nkey", err)
-	case strings.Contains(err.Error(), "tls:") || strings.Contains(err.Error(), "x509:"):
-		return fmt.Errorf("%w\ncheck --tls-ca (the CA that signed the server's certificate), --tls-cert and --tls-key, and use a tls:// URL", err)
-	case errors.Is(err, ring.ErrBusy):
-		return fmt.Errorf("%w\nanother process writes that ring: stop it or pick another --ring", err)
-	case errors.Is(err, bridge.ErrUnsupported):
-		return fmt.Errorf("%w\nrun the bridge with --encoding raw for this ring", err)
 	}
 	return err
+}
+
+// bridgeAdvice is advice for the errors only the bridge commands meet
+// (advice asks it first), or "".
+func bridgeAdvice(err error) string {
+	switch {
+	case errors.Is(err, errSecret):
+		return "give a file the bridge's user can read, holding the secret on its first line"
+	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired), errors.Is(err, nats.ErrAuthRevoked),
+		strings.Contains(err.Error(), "Authorization Violation"):
+		return "check --user with --password-file or $NATS_PASSWORD, --token-file or $NATS_TOKEN, --creds or --nkey"
+	case strings.Contains(err.Error(), "tls:") || strings.Contains(err.Error(), "x509:"):
+		return "check --tls-ca (the CA that signed the server's certificate), --tls-cert and --tls-key, and use a tls:// URL"
+	case errors.Is(err, bridge.ErrUnsupported):
+		return "run the bridge with --encoding raw for this ring"
+	}
+	return ""
 }
 
 func logLine(format string, args ...any) {
@@ -237,7 +245,7 @@ func runBridgeOut(o *natsFlags) error {
 	done := statsLoop(ctx, o.quiet, func() string {
 		st := b.Stats()
 		return fmt.Sprintf("bridge out %q: sent %d frames (%s), dropped: skipped %d, disconnected %d, publish errors %d; latency p50 %v%s",
-			o.ring, st.Sent, mb(st.Bytes), st.Skipped, st.Disconnected, st.PublishErrors, fmtNs(st.Latency.Quantile(0.5)), connState(st.Connected))
+			o.ring, st.Sent, mb(st.Bytes), st.Skipped, st.Disconnected, st.PublishErrors, fmtDur(st.Latency.Quantile(0.5)), connState(st.Connected))
 	})
 	err = b.Run(ctx)
 	stop()
@@ -252,8 +260,8 @@ func runBridgeIn(o *natsFlags) error {
 	if err := o.check("in"); err != nil {
 		return err
 	}
-	if o.slots < ring.MinSlots || o.slots > ring.MaxSlots || o.slots&(o.slots-1) != 0 {
-		return usagef("bridge in: --slots %d is not a power of two in [%d, %d]", o.slots, ring.MinSlots, ring.MaxSlots)
+	if err := (ring.Geometry{Slots: o.slots, PayloadCap: 1}).Check(); err != nil {
+		return usagef("bridge in: --slots: %v", err)
 	}
 	if o.maxFrameBytes < 0 || o.frameLim < 0 {
 		return usagef("bridge in: --max-frame-bytes and --frame-limit must not be negative")
@@ -283,7 +291,7 @@ func runBridgeIn(o *natsFlags) error {
 		st := b.Stats()
 		return fmt.Sprintf("bridge in %q: received %d frames (%s), dropped: lost %d, incomplete %d, corrupt %d, other %d; bad messages %d; latency p50 %v p99 %v%s",
 			o.ring, st.Delivered, mb(st.Bytes), st.Lost, st.Incomplete, st.Corrupt, st.TooLarge+st.RingErrors, sum(st.ChunkErrors),
-			fmtNs(st.Latency.Quantile(0.5)), fmtNs(st.Latency.Quantile(0.99)), connState(st.Connected))
+			fmtDur(st.Latency.Quantile(0.5)), fmtDur(st.Latency.Quantile(0.99)), connState(st.Connected))
 	})
 	err = b.Run(ctx)
 	stop()
