@@ -346,9 +346,6 @@ func (w *Writer) PublishFrom(info ring.FrameInfo, data []byte, o Origin) (uint64
 
 func (w *Writer) publish(info ring.FrameInfo, data []byte, o Origin) (uint64, error) {
 	start := ring.Now()
-	if o.Number >= 1<<63 || o.Published < 0 || o.Published > start {
-		return 0, fmt.Errorf("ring %q: publish: %w: frame number %d or publish time %d out of range", w.name, ring.ErrInvalidFrame, o.Number, o.Published)
-	}
 	if info.Format == ring.Raw && info.Len == 0 {
 		info.Len = len(data)
 	}
@@ -360,10 +357,7 @@ func (w *Writer) publish(info ring.FrameInfo, data []byte, o Origin) (uint64, er
 			w.name, ring.ErrInvalidFrame, len(data), info.Width, info.Height, info.Format, info.Stride, info.Len)
 	}
 	w.mu.Lock()
-	err := w.skipTo(o.Number)
-	if err == nil {
-		err = w.reserve(&info)
-	}
+	err := w.reserveFrom(&info, o, start)
 	l := w.loan // the loan is ours until commit: Close waits for it
 	w.mu.Unlock()
 	if err != nil {
@@ -378,14 +372,46 @@ func (w *Writer) publish(info ring.FrameInfo, data []byte, o Origin) (uint64, er
 		return 0, w.truncated(cerr)
 	}
 	w.loan.start = start
-	w.loan.published = o.Published
-	if !o.Wall.IsZero() {
-		w.loan.wall = o.Wall.UnixNano()
-	}
 	if err := w.commit(); err != nil {
 		return 0, err
 	}
 	return l.number, nil
+}
+
+// ReserveFrom is Reserve for a frame first published elsewhere, as
+// [Writer.PublishFrom] publishes it: the loan's frame number is o.Number
+// (zero: the next one; the numbers skipped are never published) and its
+// publish time and wall clock are o's.
+func (w *Writer) ReserveFrom(info ring.FrameInfo, o Origin) (Loan, error) {
+	if err := w.check(&info); err != nil {
+		return Loan{}, fmt.Errorf("ring %q: reserve: %w", w.name, err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.reserveFrom(&info, o, ring.Now()); err != nil {
+		return Loan{}, err
+	}
+	return Loan{w: w, ticket: w.loan.ticket, number: w.loan.number}, nil
+}
+
+// reserveFrom reserves the slot of frame o.Number for info, normalized
+// and checked, to be stamped with o's times at commit. now is
+// CLOCK_MONOTONIC. The caller holds w.mu.
+func (w *Writer) reserveFrom(info *ring.FrameInfo, o Origin, now int64) error {
+	if o.Number >= 1<<63 || o.Published < 0 || o.Published > now {
+		return fmt.Errorf("ring %q: publish: %w: frame number %d or publish time %d out of range", w.name, ring.ErrInvalidFrame, o.Number, o.Published)
+	}
+	if err := w.skipTo(o.Number); err != nil {
+		return err
+	}
+	if err := w.reserve(info); err != nil {
+		return err
+	}
+	w.loan.published = o.Published
+	if !o.Wall.IsZero() {
+		w.loan.wall = o.Wall.UnixNano()
+	}
+	return nil
 }
 
 // skipTo makes number (0: the next one) the next frame's number, emptying

@@ -152,3 +152,53 @@ print(json.dumps(d))`
 		t.Fatalf("Python reader from the oldest frame: %s; want frame 11, delivered 1, lapped 3 (8, 9, 10), corrupt 0, window from 8", out)
 	}
 }
+
+// TestReserveFrom fills a loan for a frame first published elsewhere: it
+// publishes under the origin's number and times, an aborted one leaves its
+// number to the next frame, and a number that goes back is refused.
+func TestReserveFrom(t *testing.T) {
+	dir, name := testutil.ShmDir(t), testutil.Name(t)
+	w := open(t, dir, name, producer.Options{MaxFrameBytes: 16, MetaBytes: 16, Slots: 4})
+	r, err := consumer.Open(name, consumer.Options{Dir: dir, StartAt: consumer.Next})
+	r = testutil.Closing(t, r, err)
+	info := ring.FrameInfo{Format: ring.Raw, Len: 2}
+	origin := ring.Now() - int64(time.Second)
+	wall := time.Unix(1700000000, 0)
+	l, err := w.ReserveFrom(info, producer.Origin{Number: 7, Published: origin, Wall: wall})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Abort()
+	if l.Number() != 7 || len(l.Data()) != 2 {
+		t.Fatalf("loan of frame %d with %d bytes, want frame 7 with 2", l.Number(), len(l.Data()))
+	}
+	l.Abort()
+	if _, err := w.ReserveFrom(info, producer.Origin{Number: 6}); !errors.Is(err, ring.ErrInvalidFrame) {
+		t.Fatalf("ReserveFrom(6) after an aborted 7 = %v, want ErrInvalidFrame", err)
+	}
+	l, err = w.ReserveFrom(info, producer.Origin{Number: 7, Published: origin, Wall: wall})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Abort() // if the test fails before Commit: Close waits for an open loan
+	copy(l.Data(), "ab")
+	if _, err := l.Meta().Write([]byte("m")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second) // hang guard
+	defer cancel()
+	f, err := r.Read(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Number != 7 || string(f.Data) != "ab" || string(f.Meta) != "m" || f.Published != origin || !f.Wall.Equal(wall) {
+		t.Fatalf("read frame %d %q meta %q published %d wall %v; want frame 7 \"ab\" meta \"m\" published %d wall %v",
+			f.Number, f.Data, f.Meta, f.Published, f.Wall, origin, wall)
+	}
+	if st := r.Stats(); st.Delivered != 1 || st.Dropped() != 6 {
+		t.Fatalf("reader: delivered %d dropped %d, want 1 and 6 (frames 1..6 never published)", st.Delivered, st.Dropped())
+	}
+}
