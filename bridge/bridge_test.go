@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -782,5 +783,78 @@ func TestSlowReceiver(t *testing.T) {
 		if err := pattern.Check(g.data, g.number); err != nil {
 			t.Fatalf("remote frame %d: %v", g.number, err)
 		}
+	}
+}
+
+// TestOutLatestWins holds the bridge out's publisher on its first frame
+// while the ring gets more: the newest frame waiting wins, the others are
+// counted as skipped, so that Read + Skipped is every frame the ring
+// published and the remote ring gets the first and the newest frame.
+func TestOutLatestWins(t *testing.T) {
+	_, url := natsServer(t, 0, 0)
+	p := newPair(t, url)
+	proto := makeFrame(ring.BGR8, 64, 48, 0, 1)
+	w := openWriter(t, p.dir, p.src, len(proto.data))
+	// 32 slots: frame 1 stays in the remote ring after frame 20.
+	in := runIn(t, InConfig{Ring: p.dst, Dir: p.dir, NATS: testConn(url), Subject: p.subject, MaxFrameBytes: len(proto.data), Slots: 32})
+	r := openRemote(t, p.dir, p.dst)
+	o, err := NewOut(OutConfig{Ring: p.src, Dir: p.dir, NATS: testConn(url), Subject: p.subject, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, release := make(chan struct{}, 1), make(chan struct{})
+	var releaseOnce sync.Once
+	unhold := func() { releaseOnce.Do(func() { close(release) }) }
+	first := true
+	o.publishHook = func() {
+		if first {
+			first = false
+			held <- struct{}{}
+			<-release
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- o.Run(ctx) }()
+	defer func() {
+		unhold()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("bridge out Run: %v", err)
+		}
+	}()
+	waitFor(t, "the bridge out to read the ring", func() bool { return o.pipe.Load() != nil })
+	waitFor(t, "the bridge in to subscribe", func() bool {
+		publishMsgs(t, url, p.subject, []byte("ping"))
+		return in.Stats().ChunkErrors["foreign"] > 0
+	})
+
+	const frames = 20
+	publish(t, w, proto) // frame 1: the publisher takes it and is held
+	<-held
+	var last uint64
+	for i := 2; i <= frames; i++ {
+		f := makeFrame(ring.BGR8, 64, 48, 0, uint64(i))
+		last = publish(t, w, f)
+		if i == frames {
+			f.number = last
+			proto = f
+		}
+	}
+	// Every frame is counted but the one waiting for the publisher.
+	waitFor(t, "the bridge out to read the newest frame", func() bool { st := o.Stats(); return st.Read+st.Skipped >= frames-1 })
+	unhold()
+	waitFor(t, "the bridge out to send the newest frame", func() bool { return o.Stats().Sent == 2 && o.idle() })
+	st := o.Stats()
+	if st.Read+st.Skipped != frames || st.Read != 2 || st.Attempted != 2 {
+		t.Fatalf("bridge out: read %d + skipped %d, want %d frames: read 2 (the first and the newest), attempted %d", st.Read, st.Skipped, frames, st.Attempted)
+	}
+	got, err := readFrame(r, hang)
+	if err != nil || got.number != 1 {
+		t.Fatalf("remote ring: frame %d first (%v), want 1; bridge in %+v", got.number, err, in.Stats())
+	}
+	checkSame(t, readUntil(t, r, last, 0), proto)
+	if rc := counts(r); rc.delivered != 2 || rc.dropped != last-2 {
+		t.Fatalf("remote reader: delivered %d dropped %d, want 2 and %d (the skipped numbers)", rc.delivered, rc.dropped, last-2)
 	}
 }

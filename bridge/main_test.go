@@ -256,7 +256,7 @@ func settle(t testing.TB, o *Out) OutStats {
 	var st OutStats
 	waitFor(t, "the bridge out to finish sending", func() bool {
 		st = o.Stats()
-		return st.Attempted == st.Sent+st.PublishErrors
+		return st.Attempted == st.Sent+st.PublishErrors && o.idle()
 	})
 	return st
 }

@@ -96,11 +96,14 @@ type Out struct {
 	closing                                atomic.Bool // Run is returning: handlers stay quiet
 	nc                                     atomic.Pointer[nats.Conn]
 	latency                                hist.Histogram
-	lastSkipped                            uint64
-	jpeg                                   jpegEncoder
-	enc                                    bytes.Buffer
-	lastErrLog                             int64 // CLOCK_MONOTONIC of the last publish error logged
-	lastReadLog                            int64 // ... and of the last ring read error logged
+	pipe                                   atomic.Pointer[handoff] // Run's, while it runs
+	lastSkipped                            uint64                  // Run's
+	jpeg                                   jpegEncoder             // Run's
+	lastErrLog                             atomic.Int64            // CLOCK_MONOTONIC of the last publish error logged
+	lastReadLog                            int64                   // ... and of the last ring read error logged (Run's)
+	// publishHook, if set (tests), runs in the publisher before it sends a
+	// frame: a slow network.
+	publishHook func()
 }
 
 // NewOut checks cfg and returns a bridge out.
@@ -265,14 +268,47 @@ func (o *Out) Run(ctx context.Context) error {
 	defer src.close()
 	o.logf("bridge out: ring %q -> subject %q (%v, stream %q, session %016x)", o.cfg.Ring, o.cfg.Subject, o.cfg.Encoding, o.cfg.Stream, o.session)
 	o.lastSkipped = src.dropped()
-	defer o.notice(nc, kindStopped)
+
+	// The publisher: hands the frames Run prepares to NATS, in its own
+	// goroutine, so that reading, encoding and checksumming the next frame
+	// overlaps with sending this one.
+	pipe := newHandoff()
+	o.pipe.Store(pipe)
+	var pubErr error
+	pubDone := make(chan struct{})
+	go func() {
+		defer close(pubDone)
+		if pubErr = o.publisher(nc, pipe); pubErr != nil {
+			cancel()
+		}
+	}()
+	stopped := false
+	stop := func() error {
+		if !stopped {
+			stopped = true
+			if b := pipe.close(); b != nil && b.notice == 0 {
+				o.skipped.Add(1) // read, never taken: passed over like any frame not sent
+			}
+			<-pubDone
+			o.notice(nc, kindStopped)
+		}
+		return pubErr
+	}
+	defer stop()
 
 	for {
-		f, err := src.read(ctx, HeaderLen)
+		b := pipe.get()
+		f, err := src.read(ctx, &b.buf, HeaderLen)
 		o.countSkipped(src)
+		if err != nil {
+			pipe.release(b)
+		}
 		switch {
 		case err == nil:
 		case ctx.Err() != nil:
+			if err := stop(); err != nil {
+				return err
+			}
 			select {
 			case <-closed:
 				return fmt.Errorf("bridge out: NATS connection closed for good (%v)", errText(nc.LastError()))
@@ -282,7 +318,12 @@ func (o *Out) Run(ctx context.Context) error {
 		case errors.Is(err, ring.ErrWriterGone):
 			o.sourceGone.Add(1)
 			o.logf("bridge out: %v", err)
-			o.notice(nc, kindSourceGone)
+			// Behind the frames already handed over, never before them.
+			n := pipe.get()
+			n.notice = kindSourceGone
+			if pipe.put(n) == n {
+				pipe.release(n) // closed
+			}
 			continue
 		case errors.Is(err, ring.ErrCorrupt), errors.Is(err, ring.ErrTruncated), errors.Is(err, ring.ErrFrameTooLarge):
 			// Counted as skipped by the reader, or read again; a broken
@@ -295,31 +336,97 @@ func (o *Out) Run(ctx context.Context) error {
 		default:
 			return fmt.Errorf("bridge out: %w", err)
 		}
-		select {
-		case <-closed:
-			return fmt.Errorf("bridge out: NATS connection closed for good (%v)", errText(nc.LastError()))
-		default:
-		}
 		if o.cfg.Encoding == JPEG && !jpegFormat(f.format) {
+			pipe.release(b)
 			return fmt.Errorf("bridge out: ring %q frame %d: %w: JPEG cannot carry %v frames", o.cfg.Ring, f.number, ErrUnsupported, f.format)
 		}
-		o.read.Add(1)
 		if !nc.IsConnected() {
+			o.read.Add(1)
 			o.disconnected.Add(1)
+			pipe.release(b)
 			continue
 		}
-		if err := o.send(nc, &f); err != nil {
-			o.publishErrors.Add(1)
-			if t := now(); o.lastErrLog == 0 || time.Duration(t-o.lastErrLog) > 10*time.Second {
-				o.lastErrLog = t
-				o.logf("bridge out: frame %d not sent: %v (logged at most every 10 s; counted as publish errors)", f.number, err)
-			}
-			if errors.Is(err, nats.ErrConnectionClosed) {
-				return fmt.Errorf("bridge out: %w", err)
-			}
+		if err := o.prepare(b, &f); err != nil {
+			// Numbered but never sent: receivers count it lost.
+			o.read.Add(1)
+			o.attempted.Add(1)
+			o.publishFailed(f.number, err)
+			pipe.release(b)
 			continue
+		}
+		switch d := pipe.put(b); d {
+		case nil:
+		case b: // closed: the publisher ended
+			o.skipped.Add(1)
+			pipe.release(b)
+		default: // a frame still waiting: the newer one wins
+			o.skipped.Add(1)
+			pipe.release(d)
 		}
 	}
+}
+
+// publisher sends what Run hands over until the hand-off is closed. It
+// returns an error only for a connection closed for good.
+func (o *Out) publisher(nc *nats.Conn, pipe *handoff) error {
+	for {
+		b, ok := pipe.take()
+		if !ok {
+			return nil
+		}
+		err := o.publish(nc, b)
+		pipe.release(b)
+		pipe.done()
+		if err != nil {
+			if d := pipe.close(); d != nil && d.notice == 0 {
+				o.skipped.Add(1)
+				pipe.release(d)
+			}
+			return err
+		}
+	}
+}
+
+// publish sends one frame or notice.
+func (o *Out) publish(nc *nats.Conn, b *outBuf) error {
+	if b.notice != 0 {
+		o.notice(nc, b.notice)
+		return nil
+	}
+	o.read.Add(1)
+	if o.publishHook != nil {
+		o.publishHook()
+	}
+	if !nc.IsConnected() {
+		o.disconnected.Add(1)
+		return nil
+	}
+	err := o.sendChunks(b, int(nc.MaxPayload()), func(msg []byte) error { return nc.Publish(o.cfg.Subject, msg) })
+	if err == nil {
+		return nil
+	}
+	o.publishFailed(b.number, err)
+	if errors.Is(err, nats.ErrConnectionClosed) {
+		return fmt.Errorf("bridge out: %w", err)
+	}
+	return nil
+}
+
+// publishFailed counts a frame that could not be sent, and logs it at
+// most every 10 s.
+func (o *Out) publishFailed(number uint64, err error) {
+	o.publishErrors.Add(1)
+	t, last := now(), o.lastErrLog.Load()
+	if (last == 0 || time.Duration(t-last) > 10*time.Second) && o.lastErrLog.CompareAndSwap(last, t) {
+		o.logf("bridge out: frame %d not sent: %v (logged at most every 10 s; counted as publish errors)", number, err)
+	}
+}
+
+// idle reports whether no frame waits for the publisher or is being sent
+// (tests).
+func (o *Out) idle() bool {
+	p := o.pipe.Load()
+	return p == nil || !p.pending()
 }
 
 func (o *Out) ncURL() string {
@@ -362,18 +469,21 @@ func (o *Out) countSkipped(src *source) {
 	o.lastSkipped = d
 }
 
-// send encodes f and publishes it in chunks. f.data sits at offset
-// HeaderLen of the source's buffer with the metadata right after it, so a
-// raw frame's wire payload is already in place behind room for a header.
-func (o *Out) send(nc *nats.Conn, f *frame) error {
-	return o.sendWith(f, int(nc.MaxPayload()), func(msg []byte) error { return nc.Publish(o.cfg.Subject, msg) })
+// sendWith encodes f and publishes it in chunks of at most maxPayload
+// bytes through publish, which must copy msg before it returns (tests).
+func (o *Out) sendWith(f *frame, maxPayload int, publish func(msg []byte) error) error {
+	var b outBuf
+	if err := o.prepare(&b, f); err != nil {
+		return err
+	}
+	return o.sendChunks(&b, maxPayload, publish)
 }
 
-// sendWith is send with the server's max_payload given and publish doing
-// the publishing; publish must copy msg before it returns.
-func (o *Out) sendWith(f *frame, maxPayload int, publish func(msg []byte) error) error {
-	var wire []byte // header room, then the wire payload: data, then metadata
-	h := header{
+// prepare encodes f into b and fills in its header but for the chunking,
+// seq and sent. For a raw frame read by source.read, f.wire already is the
+// wire payload behind HeaderLen bytes of room.
+func (o *Out) prepare(b *outBuf, f *frame) error {
+	b.h = header{
 		kind:       kindChunk,
 		encoding:   uint8(o.cfg.Encoding),
 		format:     f.format,
@@ -391,36 +501,47 @@ func (o *Out) sendWith(f *frame, maxPayload int, publish func(msg []byte) error)
 		published:  f.published,
 		wall:       f.wall,
 	}
+	b.number, b.published = f.number, f.published
 	if o.cfg.Encoding == JPEG {
-		o.enc.Reset()
-		o.enc.Write(make([]byte, HeaderLen))
-		if err := o.jpeg.encode(&o.enc, f); err != nil {
+		b.enc.Reset()
+		var room [HeaderLen]byte
+		b.enc.Write(room[:])
+		if err := o.jpeg.encode(&b.enc, f); err != nil {
 			return err
 		}
-		o.enc.Write(f.meta)
-		wire = o.enc.Bytes()
-		h.stride = uint32(f.width * f.channels) // decoded to packed rows
-		h.dataLen = h.stride * uint32(f.height)
+		b.enc.Write(f.meta)
+		b.wire = b.enc.Bytes()
+		b.h.stride = uint32(f.width * f.channels) // decoded to packed rows
+		b.h.dataLen = b.h.stride * uint32(f.height)
 	} else {
 		// f.data and f.meta are contiguous behind HeaderLen bytes of room.
-		wire = f.wire
+		b.wire = f.wire
 	}
-	payload := wire[HeaderLen:]
+	payload := b.wire[HeaderLen:]
 	if len(payload) > 1<<32-1 {
 		return fmt.Errorf("frame of %d bytes on the wire is too large", len(payload))
 	}
+	b.h.total = uint32(len(payload))
+	b.h.crc = crc32.Checksum(payload, castagnoli)
+	return nil
+}
+
+// sendChunks publishes b's frame in chunks of at most maxPayload bytes
+// (header included), numbering it (seq) and stamping it sent.
+func (o *Out) sendChunks(b *outBuf, maxPayload int, publish func(msg []byte) error) error {
+	wire, h := b.wire, b.h
+	payload := wire[HeaderLen:]
 	maxMsg := maxPayload
 	if o.cfg.MaxChunk > 0 {
 		maxMsg = min(maxMsg, o.cfg.MaxChunk)
 	}
 	if maxMsg < minChunk {
+		o.attempted.Add(1) // numbered, never sent: receivers count it lost
 		return fmt.Errorf("the server's max_payload of %d bytes is too small for the bridge (minimum %d)", maxMsg, minChunk)
 	}
 	chunk := maxMsg - HeaderLen
-	h.total = uint32(len(payload))
 	h.chunkSize = uint32(chunk)
 	h.count = uint32((len(payload) + chunk - 1) / chunk)
-	h.crc = crc32.Checksum(payload, castagnoli)
 	h.seq = o.attempted.Add(1)
 	h.sent = time.Now().UnixNano()
 	// Chunk i's header goes into the HeaderLen bytes right before its body:
@@ -443,7 +564,7 @@ func (o *Out) sendWith(f *frame, maxPayload int, publish func(msg []byte) error)
 	o.messages.Add(uint64(h.count))
 	o.bytes.Add(uint64(sentBytes))
 	o.sent.Add(1)
-	o.latency.Record(now() - f.published)
+	o.latency.Record(now() - b.published)
 	return nil
 }
 

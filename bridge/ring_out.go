@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/framering/framering/consumer"
 	"github.com/framering/framering/ring"
@@ -25,8 +24,7 @@ type frame struct {
 
 // source is the ring a bridge out reads, in latest mode.
 type source struct {
-	r   *consumer.Reader
-	buf []byte
+	r *consumer.Reader
 }
 
 // openSource waits until ring name exists in dir, or ctx ends.
@@ -38,25 +36,31 @@ func openSource(ctx context.Context, dir, name string) (*source, error) {
 	return &source{r: r}, nil
 }
 
-// read waits for the newest frame and copies it out, data at offset
-// reserve of the source's buffer and the metadata right after the data;
-// reserve bytes before the data are the caller's. The frame is valid until
-// the next read. Errors wrap the ring's sentinels (ring.ErrWriterGone once
-// per writer death, ring.ErrCorrupt for a skipped frame, ...).
-func (s *source) read(ctx context.Context, reserve int) (frame, error) {
+// read waits for the newest frame and copies it into *buf (grown to fit
+// the ring's slots), data at offset reserve and the metadata right after
+// the data; reserve bytes before the data are the caller's. The frame is
+// valid until *buf is used again. Errors wrap the ring's sentinels
+// (ring.ErrWriterGone once per writer death, ring.ErrCorrupt for a
+// skipped frame, ...).
+func (s *source) read(ctx context.Context, buf *[]byte, reserve int) (frame, error) {
 	g := s.r.Geometry()
-	if need := reserve + g.PayloadCap + g.MetaCap; len(s.buf) < need {
-		s.buf = make([]byte, need)
+	if need := reserve + g.PayloadCap + g.MetaCap; len(*buf) < need {
+		*buf = make([]byte, need)
 	}
-	f, err := s.r.Read(ctx, s.buf[reserve:reserve+g.PayloadCap])
+	b := *buf
+	f, err := s.r.Read(ctx, b[reserve:reserve+g.PayloadCap])
 	if err != nil {
 		return frame{}, err
 	}
 	n := len(f.Data)
-	if &f.Data[0] != &s.buf[reserve] || reserve+n+len(f.Meta) > len(s.buf) {
-		return frame{}, fmt.Errorf("ring %q: frame %d was not read into the bridge's buffer", s.r.Name(), f.Number)
+	if need := reserve + n + len(f.Meta); &f.Data[0] != &b[reserve] || need > len(b) {
+		// The ring was re-created with larger slots after Geometry: the
+		// frame came in a buffer of its own. Rare: move it into ours.
+		b = make([]byte, max(need, len(b)))
+		copy(b[reserve:], f.Data)
+		*buf = b
 	}
-	m := copy(s.buf[reserve+n:], f.Meta)
+	m := copy(b[reserve+n:], f.Meta)
 	return frame{
 		number:     f.Number,
 		generation: f.Generation,
@@ -68,9 +72,9 @@ func (s *source) read(ctx context.Context, reserve int) (frame, error) {
 		capture:    f.Capture,
 		published:  f.Published,
 		wall:       f.Wall.UnixNano(),
-		data:       s.buf[reserve : reserve+n],
-		meta:       s.buf[reserve+n : reserve+n+m],
-		wire:       s.buf[:reserve+n+m],
+		data:       b[reserve : reserve+n],
+		meta:       b[reserve+n : reserve+n+m],
+		wire:       b[:reserve+n+m],
 	}, nil
 }
 
