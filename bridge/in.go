@@ -153,7 +153,6 @@ type In struct {
 	asmBytes int
 	spare    []byte // a finished assembly's buffer, for the next
 	dec      jpegDecoder
-	decBuf   []byte
 	logged   map[string]bool
 	// slowHook, if set (tests), runs before each message is handled: a
 	// slow receiver.
@@ -170,13 +169,21 @@ type follow struct {
 	offset           uint64 // ring number = source number + offset
 }
 
-// assembly is a frame being reassembled from chunks.
+// assembly is a frame being reassembled from chunks: into a private
+// buffer (JPEG), or straight into the ring's slot (raw: the data into a
+// loan, the metadata into meta).
 type assembly struct {
 	h    header
 	buf  []byte
 	have []bool
 	got  uint32
 	last int64 // CLOCK_MONOTONIC of its last chunk
+
+	loan   *loan
+	meta   []byte
+	number uint64
+	crc    uint32 // of the chunks before next, as they came in order
+	next   uint32 // the next chunk index in order; count+1 once one came out of order
 }
 
 // NewIn checks cfg and returns a bridge in.
@@ -519,23 +526,89 @@ func (in *In) chunk(h *header, body []byte, t int64) {
 		}
 	} else if !sameFrame(&a.h, h) {
 		in.chunkError("inconsistent", fmt.Errorf("chunk %d of frame seq %d disagrees with the frame's first chunk", h.chunk, h.seq))
-		in.remove(a)
-		in.resolve(&in.corrupt)
+		in.drop(a, &in.corrupt)
 		return
 	}
 	if a.have[h.chunk] {
 		in.chunkError("duplicate", fmt.Errorf("chunk %d of frame seq %d again", h.chunk, h.seq))
 		return
 	}
-	copy(a.buf[int(h.chunk)*int(h.chunkSize):], body)
+	off := int(h.chunk) * int(h.chunkSize)
+	if a.loan != nil {
+		if !in.fillLoan(a, off, body) {
+			return
+		}
+	} else {
+		copy(a.buf[off:], body)
+	}
 	a.have[h.chunk] = true
 	a.got++
 	a.last = t
 	if a.got == a.h.count {
 		in.remove(a)
+		if a.loan != nil {
+			in.commitLoan(a)
+			return
+		}
 		in.complete(&a.h, a.buf, t)
 		in.spare = a.buf
 	}
+}
+
+// fillLoan copies a chunk's body into the slot (data) and a.meta, and
+// keeps the checksum of the chunks that came in order. False when the
+// frame was dropped.
+func (in *In) fillLoan(a *assembly, off int, body []byte) bool {
+	if a.next == a.h.chunk {
+		a.crc = crc32.Update(a.crc, castagnoli, body)
+		a.next++
+	} else {
+		a.next = a.h.count + 1 // out of order: check the whole at the end
+	}
+	split := int(a.h.dataLen)
+	if off < split {
+		n := min(len(body), split-off)
+		if err := a.loan.fill(func(data []byte) error { copy(data[off:], body[:n]); return nil }); err != nil {
+			in.logOnce("publish", "bridge in: frame %d: %v", a.h.frame, err)
+			in.drop(a, &in.ringErrors)
+			return false
+		}
+	}
+	if end := off + len(body); end > split {
+		from := max(off, split)
+		copy(a.meta[from-split:], body[from-off:])
+	}
+	return true
+}
+
+// commitLoan checks a frame reassembled in the ring and commits it, or
+// drops it.
+func (in *In) commitLoan(a *assembly) {
+	crc := a.crc
+	if a.next != a.h.count {
+		crc = 0
+		err := a.loan.fill(func(data []byte) error { crc = crc32.Checksum(data, castagnoli); return nil })
+		if err != nil {
+			a.loan.abort()
+			in.resolve(&in.ringErrors)
+			in.logOnce("publish", "bridge in: frame %d: %v", a.h.frame, err)
+			return
+		}
+		crc = crc32.Update(crc, castagnoli, a.meta)
+	}
+	if crc != a.h.crc {
+		a.loan.abort()
+		in.resolve(&in.corrupt)
+		in.logOnce("crc", "bridge in: frame %d (seq %d) fails its checksum; dropped", a.h.frame, a.h.seq)
+		return
+	}
+	if err := a.loan.commit(a.meta); err != nil {
+		in.resolve(&in.ringErrors)
+		in.logOnce("publish", "bridge in: frame %d: %v", a.h.frame, err)
+		return
+	}
+	in.resolve(&in.delivered)
+	in.latency.Record(max(time.Now().UnixNano()-a.h.wall, 0))
 }
 
 // resolve counts a frame begun as delivered or dropped (by outcome): it is
@@ -565,20 +638,50 @@ func (in *In) start(h *header, t int64) *assembly {
 		return nil
 	}
 	for len(in.asm) > 0 && (len(in.asm) >= in.cfg.MaxPending || in.asmBytes+need > in.cfg.PendingBytes) {
-		in.remove(in.asm[0])
-		in.resolve(&in.incomplete)
+		in.drop(in.asm[0], &in.incomplete)
+	}
+	a := &assembly{h: *h, have: make([]bool, h.count), last: t}
+	if h.encoding == encRaw {
+		// Raw data go straight into the ring's slot: no private copy. Only
+		// the newest frame is ever being reassembled (a later one drops
+		// it), so there is at most one loan out.
+		f := h.frameOf(nil)
+		number, pub, wall, ok := in.place(h, int(h.dataLen), int(h.metaLen), &f)
+		if !ok {
+			return nil
+		}
+		l, err := in.sink.reserve(&f, int(h.dataLen), number, pub, wall)
+		if err != nil {
+			in.resolve(&in.ringErrors)
+			in.logOnce("publish", "bridge in: frame %d: %v", h.frame, err)
+			return nil
+		}
+		a.loan, a.number, a.meta = l, number, make([]byte, h.metaLen)
+		in.asm = append(in.asm, a)
+		return a
 	}
 	buf := in.spare
 	in.spare = nil
 	if cap(buf) < need {
 		buf = make([]byte, need)
 	}
-	a := &assembly{h: *h, buf: buf[:need], have: make([]bool, h.count), last: t}
+	a.buf = buf[:need]
 	in.asm = append(in.asm, a)
 	in.asmBytes += need
 	return a
 }
 
+// drop drops a frame being reassembled, counting it by outcome.
+func (in *In) drop(a *assembly, outcome *atomic.Uint64) {
+	in.remove(a)
+	if a.loan != nil {
+		a.loan.abort()
+	}
+	in.resolve(outcome)
+}
+
+// remove takes a out of the frames being reassembled; a loan it holds
+// stays the caller's.
 func (in *In) remove(a *assembly) {
 	for i, b := range in.asm {
 		if b == a {
@@ -593,8 +696,7 @@ func (in *In) remove(a *assembly) {
 func (in *In) dropOlder(seq uint64) {
 	for i := 0; i < len(in.asm); {
 		if a := in.asm[i]; a.h.seq < seq {
-			in.remove(a)
-			in.resolve(&in.incomplete)
+			in.drop(a, &in.incomplete)
 			continue
 		}
 		i++
@@ -604,8 +706,7 @@ func (in *In) dropOlder(seq uint64) {
 // dropAll drops every frame being reassembled.
 func (in *In) dropAll() {
 	for len(in.asm) > 0 {
-		in.remove(in.asm[0])
-		in.resolve(&in.incomplete)
+		in.drop(in.asm[0], &in.incomplete)
 	}
 }
 
@@ -613,8 +714,7 @@ func (in *In) dropAll() {
 func (in *In) expire(t int64) {
 	for i := 0; i < len(in.asm); {
 		if a := in.asm[i]; time.Duration(t-a.last) > in.cfg.ChunkTimeout {
-			in.remove(a)
-			in.resolve(&in.incomplete)
+			in.drop(a, &in.incomplete)
 			continue
 		}
 		i++
@@ -628,15 +728,9 @@ func (in *In) logOnce(key, format string, args ...any) {
 	}
 }
 
-// complete checks a whole frame's wire payload, decodes it and publishes
-// it into the ring.
-func (in *In) complete(h *header, payload []byte, t int64) {
-	if crc32.Checksum(payload, castagnoli) != h.crc {
-		in.resolve(&in.corrupt)
-		in.logOnce("crc", "bridge in: frame %d (seq %d) fails its checksum; dropped", h.frame, h.seq)
-		return
-	}
-	split := len(payload) - int(h.metaLen)
+// frameOf describes h's frame as the ring gets it, with data and meta
+// (nil while they are still to come).
+func (h *header) frameOf(payload []byte) frame {
 	f := frame{
 		number:     h.frame,
 		generation: h.generation,
@@ -645,26 +739,24 @@ func (in *In) complete(h *header, payload []byte, t int64) {
 		height:     int(h.height),
 		channels:   int(h.channels),
 		stride:     int(h.stride),
-		data:       payload[:split],
-		meta:       payload[split:],
 	}
-	if h.encoding == encJPEG {
-		if cap(in.decBuf) < int(h.dataLen) {
-			in.decBuf = make([]byte, h.dataLen)
-		}
-		f.data = in.decBuf[:h.dataLen]
-		if err := in.dec.decode(f.data, payload[:split], h); err != nil {
-			in.resolve(&in.corrupt)
-			in.logOnce("jpeg", "bridge in: frame %d (seq %d): %v; dropped", h.frame, h.seq, err)
-			return
-		}
+	if payload != nil {
+		split := len(payload) - int(h.metaLen)
+		f.data, f.meta = payload[:split], payload[split:]
 	}
-	opened, err := in.sink.open(len(f.data), len(f.meta))
+	return f
+}
+
+// place opens the ring for h's frame (data and metadata of dataLen and
+// metaLen bytes) and picks its number and times, setting f's capture time
+// on this host's clock. False when the frame was dropped (counted).
+func (in *In) place(h *header, dataLen, metaLen int, f *frame) (number uint64, pub int64, wall time.Time, ok bool) {
+	opened, err := in.sink.open(dataLen, metaLen)
 	if err != nil {
 		if errors.Is(err, ring.ErrFrameTooLarge) {
 			in.resolve(&in.tooLarge)
 			in.logOnce("toolarge", "bridge in: %v; dropped", err)
-			return
+			return 0, 0, wall, false
 		}
 		in.resolve(&in.ringErrors)
 		if errors.Is(err, ring.ErrBusy) || errors.Is(err, ring.ErrUnsafeFile) || errors.Is(err, fs.ErrPermission) || errors.Is(err, ring.ErrNoSpace) {
@@ -673,7 +765,7 @@ func (in *In) complete(h *header, payload []byte, t int64) {
 		} else {
 			in.logOnce("open", "bridge in: %v", err)
 		}
-		return
+		return 0, 0, wall, false
 	}
 	c := &in.cur
 	last := in.sink.head()
@@ -686,7 +778,7 @@ func (in *In) complete(h *header, payload []byte, t int64) {
 			c.offset = last + 1 - h.frame
 		}
 	}
-	number := h.frame + c.offset
+	number = h.frame + c.offset
 	if number <= last {
 		// The source's numbering went back (its ring was re-created).
 		c.offset = last + 1 - h.frame
@@ -698,7 +790,7 @@ func (in *In) complete(h *header, payload []byte, t int64) {
 	// keeps its distance before publish.
 	wallNow := time.Now().UnixNano()
 	mono := now()
-	pub := mono - (wallNow - h.wall)
+	pub = mono - (wallNow - h.wall)
 	if pub > mono || pub <= 0 {
 		pub = mono // the sender's clock is ahead of ours: latency 0
 	}
@@ -707,12 +799,57 @@ func (in *In) complete(h *header, payload []byte, t int64) {
 	if d := h.published - h.capture; d > 0 && d < int64(time.Hour) && pub-d > 0 {
 		f.capture = pub - d
 	}
-	if err := in.sink.publish(&f, number, pub, time.Unix(0, h.wall)); err != nil {
-		in.resolve(&in.ringErrors)
-		in.logOnce("publish", "bridge in: frame %d: %v", h.frame, err)
+	return number, pub, time.Unix(0, h.wall), true
+}
+
+// complete checks a whole frame's wire payload, decodes it and publishes
+// it into the ring.
+func (in *In) complete(h *header, payload []byte, t int64) {
+	if crc32.Checksum(payload, castagnoli) != h.crc {
+		in.resolve(&in.corrupt)
+		in.logOnce("crc", "bridge in: frame %d (seq %d) fails its checksum; dropped", h.frame, h.seq)
 		return
 	}
+	f := h.frameOf(payload)
+	if h.encoding == encJPEG {
+		// Decoded straight into the ring's slot.
+		number, pub, wall, ok := in.place(h, int(h.dataLen), len(f.meta), &f)
+		if !ok {
+			return
+		}
+		l, err := in.sink.reserve(&f, int(h.dataLen), number, pub, wall)
+		if err != nil {
+			in.resolve(&in.ringErrors)
+			in.logOnce("publish", "bridge in: frame %d: %v", h.frame, err)
+			return
+		}
+		if err := l.fill(func(data []byte) error { return in.dec.decode(data, f.data, h) }); err != nil {
+			l.abort()
+			if errors.Is(err, ring.ErrTruncated) {
+				in.resolve(&in.ringErrors)
+			} else {
+				in.resolve(&in.corrupt)
+			}
+			in.logOnce("jpeg", "bridge in: frame %d (seq %d): %v; dropped", h.frame, h.seq, err)
+			return
+		}
+		if err := l.commit(f.meta); err != nil {
+			in.resolve(&in.ringErrors)
+			in.logOnce("publish", "bridge in: frame %d: %v", h.frame, err)
+			return
+		}
+	} else {
+		number, pub, wall, ok := in.place(h, len(f.data), len(f.meta), &f)
+		if !ok {
+			return
+		}
+		if err := in.sink.publish(&f, number, pub, wall); err != nil {
+			in.resolve(&in.ringErrors)
+			in.logOnce("publish", "bridge in: frame %d: %v", h.frame, err)
+			return
+		}
+	}
 	in.resolve(&in.delivered)
-	in.latency.Record(max(wallNow-h.wall, 0))
+	in.latency.Record(max(time.Now().UnixNano()-h.wall, 0))
 	_ = t
 }
