@@ -1,11 +1,13 @@
 package bridge
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -31,7 +33,11 @@ import (
 // ratio is bridge fps / TCP fps. nats_fps and nats_p50_us are a third
 // reference: the same frames as plain NATS messages (chunks of the same
 // size, no bridge, no rings) through the same kind of embedded server, to
-// tell the bridge's cost from the broker's. Run it with, e.g.,
+// tell the bridge's cost from the broker's; nats_ratio is bridge fps / NATS
+// fps. cpu_us/frame (and nats_, tcp_) is the CPU time the whole process
+// (both ends, the server, the reader) spent per frame during the
+// throughput run: on a busy machine, where fps depends on how much of the
+// cores the run gets, it tells what each frame costs. Run it with, e.g.,
 // go test -run '^$' -bench Bridge -benchtime 200x ./bridge
 func BenchmarkBridge(b *testing.B) {
 	for _, size := range []struct {
@@ -42,9 +48,9 @@ func BenchmarkBridge(b *testing.B) {
 		img.meta = nil
 		for _, enc := range []Encoding{Raw, JPEG} {
 			b.Run(size.name+"/"+enc.String(), func(b *testing.B) {
-				tcpLat, tcpFPS := benchTCP(b, len(img.data), b.N)
-				natsLat, natsFPS := benchNATS(b, len(img.data), b.N)
-				lat, fps := benchBridge(b, img, enc, b.N)
+				tcpLat, tcpFPS, tcpCPU := benchTCP(b, len(img.data), b.N)
+				natsLat, natsFPS, natsCPU := benchNATS(b, len(img.data), b.N)
+				lat, fps, cpu := benchBridge(b, img, enc, b.N)
 				mb := float64(len(img.data)) / 1e6
 				b.ReportMetric(fps, "fps")
 				b.ReportMetric(fps*mb, "MB/s")
@@ -54,6 +60,10 @@ func BenchmarkBridge(b *testing.B) {
 				b.ReportMetric(fps/tcpFPS, "ratio")
 				b.ReportMetric(natsFPS, "nats_fps")
 				b.ReportMetric(float64(natsLat.Microseconds()), "nats_p50_us")
+				b.ReportMetric(fps/natsFPS, "nats_ratio")
+				b.ReportMetric(cpu, "cpu_us/frame")
+				b.ReportMetric(natsCPU, "nats_cpu_us/frame")
+				b.ReportMetric(tcpCPU, "tcp_cpu_us/frame")
 				b.ReportMetric(0, "ns/op") // the figures above are the result
 			})
 		}
@@ -67,7 +77,19 @@ func median(d []time.Duration) time.Duration {
 	return d[len(d)/2]
 }
 
-func benchBridge(b *testing.B, img testFrame, enc Encoding, n int) (time.Duration, float64) {
+// cpuTime is the CPU time (user and system) this process used so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// perFrame is a CPU time per frame in µs.
+func perFrame(d time.Duration, n int) float64 { return float64(d.Microseconds()) / float64(n) }
+
+func benchBridge(b *testing.B, img testFrame, enc Encoding, n int) (time.Duration, float64, float64) {
 	_, url := natsServer(b, 0, 0)
 	dir := testutil.ShmDir(b)
 	src, dst, subject := "bench-src", "bench-dst", fmt.Sprintf("bench.%d", time.Now().UnixNano())
@@ -87,14 +109,20 @@ func benchBridge(b *testing.B, img testFrame, enc Encoding, n int) (time.Duratio
 	}
 	// Throughput: the next frame as soon as the bridge out read the last.
 	settle(b, out)
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime(b)
 	done := make(chan error, 1)
 	go func() {
+		// Into one buffer, as the TCP reference reads.
+		buf := make([]byte, len(img.data))
 		for got := 0; got < n; got++ {
-			if _, err := readFrame(r, hang); err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), hang) // per frame: 200 JPEG frames take longer
+			f, err := r.Read(ctx, buf)
+			cancel()
+			if err != nil {
 				done <- err
 				return
 			}
+			buf = f.Data[:cap(f.Data)]
 		}
 		done <- nil
 	}()
@@ -118,17 +146,17 @@ func benchBridge(b *testing.B, img testFrame, enc Encoding, n int) (time.Duratio
 		}
 	}()
 	err := <-done
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), cpuTime(b)-cpu0
 	close(stop)
 	<-stopped
 	if err != nil {
 		b.Fatal(err)
 	}
-	return median(lats), float64(n) / elapsed.Seconds()
+	return median(lats), float64(n) / elapsed.Seconds(), perFrame(cpu, n)
 }
 
 // benchTCP streams frames of size bytes over a loopback TCP connection.
-func benchTCP(b *testing.B, size, n int) (time.Duration, float64) {
+func benchTCP(b *testing.B, size, n int) (time.Duration, float64, float64) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -172,7 +200,7 @@ func benchTCP(b *testing.B, size, n int) (time.Duration, float64) {
 		<-frames
 		lats = append(lats, time.Since(t0))
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime(b)
 	go func() {
 		for i := 0; i < n; i++ {
 			if _, err := c.Write(frame); err != nil {
@@ -183,18 +211,18 @@ func benchTCP(b *testing.B, size, n int) (time.Duration, float64) {
 	for i := 0; i < n; i++ {
 		<-frames
 	}
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), cpuTime(b)-cpu0
 	c.Close()
 	if err := <-got; err != nil {
 		b.Fatal(err)
 	}
-	return median(lats), float64(n) / elapsed.Seconds()
+	return median(lats), float64(n) / elapsed.Seconds(), perFrame(cpu, n)
 }
 
 // benchNATS publishes frames of size bytes as plain NATS messages in
 // chunks of 1 MiB - HeaderLen through an embedded server, at most two
 // frames in flight (so the subscriber is never a slow consumer).
-func benchNATS(b *testing.B, size, n int) (time.Duration, float64) {
+func benchNATS(b *testing.B, size, n int) (time.Duration, float64, float64) {
 	_, url := natsServer(b, 0, 0)
 	pub, err := nats.Connect(url)
 	if err != nil {
@@ -236,7 +264,7 @@ func benchNATS(b *testing.B, size, n int) (time.Duration, float64) {
 		<-frames
 		lats = append(lats, time.Since(t0))
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime(b)
 	inFlight := 0
 	for i := 0; i < n; i++ {
 		if inFlight == 2 {
@@ -249,5 +277,5 @@ func benchNATS(b *testing.B, size, n int) (time.Duration, float64) {
 	for ; inFlight > 0; inFlight-- {
 		<-frames
 	}
-	return median(lats), float64(n) / time.Since(start).Seconds()
+	return median(lats), float64(n) / time.Since(start).Seconds(), perFrame(cpuTime(b)-cpu0, n)
 }
