@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -183,4 +184,71 @@ func redact(urls string) string {
 		parts[i] = p
 	}
 	return strings.Join(parts, ",")
+}
+
+// link is the connection state both ends keep: what Stats reports of the
+// connection, and handlers that stay quiet while Run returns.
+type link struct {
+	side                    string // "out" or "in", for the log
+	logf                    func(string, ...any)
+	disconnects, reconnects atomic.Uint64
+	connected               atomic.Bool
+	closing                 atomic.Bool // Run is returning: handlers stay quiet
+	nc                      atomic.Pointer[nats.Conn]
+}
+
+// dial connects as c says, counting and logging the connection's events.
+// asyncErr, if set, may take an asynchronous error of the client (true:
+// handled); the others are logged. The returned channel closes when the
+// connection is closed for good. The caller calls hangUp when Run returns.
+func (l *link) dial(c *Conn, asyncErr func(err error) bool) (*nats.Conn, <-chan struct{}, error) {
+	closed := make(chan struct{})
+	nc, waiting, err := c.connect(events{
+		disconnected: func(err error) {
+			l.connected.Store(false)
+			if l.closing.Load() {
+				return
+			}
+			l.disconnects.Add(1)
+			l.logf("bridge %s: NATS connection lost (%v); reconnecting", l.side, errText(err))
+		},
+		reconnected: func() {
+			l.connected.Store(true)
+			l.reconnects.Add(1)
+			url := ""
+			if nc := l.nc.Load(); nc != nil {
+				url = " to " + redact(nc.ConnectedUrlRedacted())
+			}
+			l.logf("bridge %s: NATS reconnected%s", l.side, url)
+		},
+		connected: func() {
+			l.connected.Store(true)
+			l.logf("bridge %s: connected to NATS", l.side)
+		},
+		closed: func() { close(closed) },
+		asyncErr: func(_ *nats.Subscription, err error) {
+			if l.closing.Load() || (asyncErr != nil && asyncErr(err)) {
+				return
+			}
+			l.logf("bridge %s: NATS: %v", l.side, err)
+		},
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("bridge %s: %w", l.side, err)
+	}
+	l.nc.Store(nc)
+	l.closing.Store(false)
+	l.connected.Store(!waiting)
+	if waiting {
+		l.logf("bridge %s: NATS server %s not reachable yet; waiting for it", l.side, redact(c.url()))
+	} else {
+		l.logf("bridge %s: connected to NATS %s", l.side, redact(nc.ConnectedUrlRedacted()))
+	}
+	return nc, closed, nil
+}
+
+// hangUp closes the connection quietly.
+func (l *link) hangUp(nc *nats.Conn) {
+	l.closing.Store(true)
+	nc.Close()
 }

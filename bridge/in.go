@@ -126,8 +126,8 @@ type In struct {
 	cfg        InConfig
 	wantStream uint64
 	limit      int
-	logf       func(string, ...any)
 	runMu      sync.Mutex
+	link
 
 	// counters, read by Stats without the lock
 	delivered, messages, bytes                      atomic.Uint64
@@ -135,9 +135,6 @@ type In struct {
 	pending, window, seqFirst, seqLast              atomic.Uint64
 	chunkErrors                                     [8]atomic.Uint64 // by chunkReasons
 	slowConsumer, clientDropped                     atomic.Uint64
-	disconnects, reconnects                         atomic.Uint64
-	connected                                       atomic.Bool
-	closing                                         atomic.Bool // Run is returning: handlers stay quiet
 	sessions, renumbered, sourceGone                atomic.Uint64
 	latency                                         hist.Histogram
 
@@ -230,7 +227,8 @@ func NewIn(cfg InConfig) (*In, error) {
 	if _, err := cfg.NATS.options(events{}); err != nil {
 		return nil, err
 	}
-	in := &In{cfg: cfg, limit: cfg.FrameLimit, logf: cfg.Logf, logged: map[string]bool{}, fatalCh: make(chan struct{})}
+	in := &In{cfg: cfg, limit: cfg.FrameLimit, logged: map[string]bool{}, fatalCh: make(chan struct{})}
+	in.side, in.logf = "in", cfg.Logf
 	if cfg.Stream != "" {
 		in.wantStream = streamID(cfg.Stream)
 	}
@@ -296,56 +294,22 @@ func (in *In) Run(ctx context.Context) error {
 		in.sink.close()
 		in.mu.Unlock()
 	}()
-	closed := make(chan struct{})
 	var lastSlow atomic.Int64
-	nc, waiting, err := in.cfg.NATS.connect(events{
-		disconnected: func(err error) {
-			in.connected.Store(false)
-			if in.closing.Load() {
-				return
-			}
-			in.disconnects.Add(1)
-			in.logf("bridge in: NATS connection lost (%v); reconnecting", errText(err))
-		},
-		reconnected: func() {
-			in.connected.Store(true)
-			in.reconnects.Add(1)
-			in.logf("bridge in: NATS reconnected")
-		},
-		connected: func() {
-			in.connected.Store(true)
-			in.logf("bridge in: connected to NATS")
-		},
-		closed: func() { close(closed) },
-		asyncErr: func(_ *nats.Subscription, err error) {
-			if in.closing.Load() {
-				return
-			}
-			if errors.Is(err, nats.ErrSlowConsumer) {
-				in.slowConsumer.Add(1)
-				if t := now(); t-lastSlow.Load() > int64(10*time.Second) {
-					lastSlow.Store(t)
-					in.logf("bridge in: slow consumer: the NATS client dropped messages (frames are counted as lost or incomplete); the bridge cannot keep up")
-				}
-				return
-			}
-			in.logf("bridge in: NATS: %v", err)
-		},
+	nc, closed, err := in.dial(&in.cfg.NATS, func(err error) bool {
+		if !errors.Is(err, nats.ErrSlowConsumer) {
+			return false
+		}
+		in.slowConsumer.Add(1)
+		if t := now(); t-lastSlow.Load() > int64(10*time.Second) {
+			lastSlow.Store(t)
+			in.logf("bridge in: slow consumer: the NATS client dropped messages (frames are counted as lost or incomplete); the bridge cannot keep up")
+		}
+		return true
 	})
 	if err != nil {
-		return fmt.Errorf("bridge in: %w", err)
+		return err
 	}
-	in.closing.Store(false)
-	defer func() {
-		in.closing.Store(true)
-		nc.Close()
-	}()
-	in.connected.Store(!waiting)
-	if waiting {
-		in.logf("bridge in: NATS server %s not reachable yet; waiting for it", redact(in.cfg.NATS.url()))
-	} else {
-		in.logf("bridge in: connected to NATS %s", nc.ConnectedUrlRedacted())
-	}
+	defer in.hangUp(nc)
 	sub, err := nc.Subscribe(in.cfg.Subject, in.onMsg)
 	if err != nil {
 		return fmt.Errorf("bridge in: subscribe to %q: %w", in.cfg.Subject, err)

@@ -85,16 +85,13 @@ type Out struct {
 	cfg     OutConfig
 	stream  uint64
 	session uint64
-	logf    func(string, ...any)
 
 	runMu sync.Mutex // one Run at a time
 
+	link
 	sent, bytes, messages, attempted, read atomic.Uint64
 	skipped, disconnected, publishErrors   atomic.Uint64
-	sourceGone, disconnects, reconnects    atomic.Uint64
-	connected                              atomic.Bool
-	closing                                atomic.Bool // Run is returning: handlers stay quiet
-	nc                                     atomic.Pointer[nats.Conn]
+	sourceGone                             atomic.Uint64
 	latency                                hist.Histogram
 	pipe                                   atomic.Pointer[handoff] // Run's, while it runs
 	lastSkipped                            uint64                  // Run's
@@ -141,7 +138,8 @@ func NewOut(cfg OutConfig) (*Out, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, fmt.Errorf("session id: %w", err)
 	}
-	o := &Out{cfg: cfg, stream: streamID(cfg.Stream), session: binary.LittleEndian.Uint64(b[:]) | 1, logf: cfg.Logf}
+	o := &Out{cfg: cfg, stream: streamID(cfg.Stream), session: binary.LittleEndian.Uint64(b[:]) | 1}
+	o.side, o.logf = "out", cfg.Logf
 	if o.logf == nil {
 		o.logf = func(string, ...any) {}
 	}
@@ -202,48 +200,11 @@ func (o *Out) Run(ctx context.Context) error {
 		return fmt.Errorf("%w: Run is already running", ErrConfig)
 	}
 	defer o.runMu.Unlock()
-	closed := make(chan struct{})
-	nc, waiting, err := o.cfg.NATS.connect(events{
-		disconnected: func(err error) {
-			o.connected.Store(false)
-			if o.closing.Load() {
-				return
-			}
-			o.disconnects.Add(1)
-			o.logf("bridge out: NATS connection lost (%v); reconnecting", errText(err))
-		},
-		reconnected: func() {
-			o.connected.Store(true)
-			o.reconnects.Add(1)
-			o.logf("bridge out: NATS reconnected to %s", redact(o.ncURL()))
-		},
-		connected: func() {
-			o.connected.Store(true)
-			o.logf("bridge out: connected to NATS")
-		},
-		closed: func() { close(closed) },
-		asyncErr: func(_ *nats.Subscription, err error) {
-			if o.closing.Load() {
-				return
-			}
-			o.logf("bridge out: NATS: %v", err)
-		},
-	})
+	nc, closed, err := o.dial(&o.cfg.NATS, nil)
 	if err != nil {
-		return fmt.Errorf("bridge out: %w", err)
+		return err
 	}
-	o.connected.Store(!waiting)
-	if waiting {
-		o.logf("bridge out: NATS server %s not reachable yet; waiting for it", redact(o.cfg.NATS.url()))
-	} else {
-		o.logf("bridge out: connected to NATS %s", redact(nc.ConnectedUrlRedacted()))
-	}
-	o.nc.Store(nc)
-	o.closing.Store(false)
-	defer func() {
-		o.closing.Store(true)
-		nc.Close()
-	}()
+	defer o.hangUp(nc)
 
 	// A connection closed for good (reconnects exhausted) ends Run even
 	// while it waits for the ring or a frame.
@@ -427,13 +388,6 @@ func (o *Out) publishFailed(number uint64, err error) {
 func (o *Out) idle() bool {
 	p := o.pipe.Load()
 	return p == nil || !p.pending()
-}
-
-func (o *Out) ncURL() string {
-	if nc := o.nc.Load(); nc != nil {
-		return nc.ConnectedUrlRedacted()
-	}
-	return ""
 }
 
 // openSource waits for the ring; nil, nil when ctx ended first.

@@ -11,6 +11,7 @@ import (
 	"github.com/framering/framering/bridge"
 	"github.com/framering/framering/ring"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 )
 
@@ -230,6 +231,21 @@ func runBridgeOut(o *natsFlags) error {
 	if err != nil {
 		return bridgeErr("out", err)
 	}
+	return runEnd("out", o, b.Collector(), b.Run, func() string {
+		st := b.Stats()
+		return fmt.Sprintf("bridge out %q: sent %d frames (%s), dropped: skipped %d, disconnected %d, publish errors %d; latency p50 %v%s",
+			o.ring, st.Sent, mb(st.Bytes), st.Skipped, st.Disconnected, st.PublishErrors, fmtDur(st.Latency.Quantile(0.5)), connState(st.Connected))
+	}, func() string {
+		st := b.Stats()
+		return fmt.Sprintf("bridge out: read %d frames, sent %d (%s in %d messages), dropped %d (skipped %d, disconnected %d, publish errors %d), reconnects %d",
+			st.Read, st.Sent, mb(st.Bytes), st.Messages, st.Dropped(), st.Skipped, st.Disconnected, st.PublishErrors, st.Reconnects)
+	})
+}
+
+// runEnd runs one end of a bridge until SIGINT/SIGTERM, serving collector
+// on --metrics and printing line to stderr every second (unless -q), then
+// summary to stdout.
+func runEnd(side string, o *natsFlags, collector prometheus.Collector, run func(context.Context) error, line, summary func() string) error {
 	ctx, stop := signalContext()
 	defer stop()
 	reg, stopMetrics, err := startMetrics(o.metrics)
@@ -238,22 +254,16 @@ func runBridgeOut(o *natsFlags) error {
 	}
 	defer stopMetrics()
 	if reg != nil {
-		if err := reg.Register(b.Collector()); err != nil {
-			return fmt.Errorf("bridge out: metrics: %w", err)
+		if err := reg.Register(collector); err != nil {
+			return fmt.Errorf("bridge %s: metrics: %w", side, err)
 		}
 	}
-	done := statsLoop(ctx, o.quiet, func() string {
-		st := b.Stats()
-		return fmt.Sprintf("bridge out %q: sent %d frames (%s), dropped: skipped %d, disconnected %d, publish errors %d; latency p50 %v%s",
-			o.ring, st.Sent, mb(st.Bytes), st.Skipped, st.Disconnected, st.PublishErrors, fmtDur(st.Latency.Quantile(0.5)), connState(st.Connected))
-	})
-	err = b.Run(ctx)
+	done := statsLoop(ctx, o.quiet, line)
+	err = run(ctx)
 	stop()
 	<-done
-	st := b.Stats()
-	fmt.Fprintf(os.Stdout, "bridge out: read %d frames, sent %d (%s in %d messages), dropped %d (skipped %d, disconnected %d, publish errors %d), reconnects %d\n",
-		st.Read, st.Sent, mb(st.Bytes), st.Messages, st.Dropped(), st.Skipped, st.Disconnected, st.PublishErrors, st.Reconnects)
-	return bridgeErr("out", err)
+	fmt.Fprintln(os.Stdout, summary())
+	return bridgeErr(side, err)
 }
 
 func runBridgeIn(o *natsFlags) error {
@@ -275,31 +285,16 @@ func runBridgeIn(o *natsFlags) error {
 	if err != nil {
 		return bridgeErr("in", err)
 	}
-	ctx, stop := signalContext()
-	defer stop()
-	reg, stopMetrics, err := startMetrics(o.metrics)
-	if err != nil {
-		return err
-	}
-	defer stopMetrics()
-	if reg != nil {
-		if err := reg.Register(b.Collector()); err != nil {
-			return fmt.Errorf("bridge in: metrics: %w", err)
-		}
-	}
-	done := statsLoop(ctx, o.quiet, func() string {
+	return runEnd("in", o, b.Collector(), b.Run, func() string {
 		st := b.Stats()
 		return fmt.Sprintf("bridge in %q: received %d frames (%s), dropped: lost %d, incomplete %d, corrupt %d, other %d; bad messages %d; latency p50 %v p99 %v%s",
 			o.ring, st.Delivered, mb(st.Bytes), st.Lost, st.Incomplete, st.Corrupt, st.TooLarge+st.RingErrors, sum(st.ChunkErrors),
 			fmtDur(st.Latency.Quantile(0.5)), fmtDur(st.Latency.Quantile(0.99)), connState(st.Connected))
+	}, func() string {
+		st := b.Stats()
+		return fmt.Sprintf("bridge in: received %d frames, dropped %d (lost %d, incomplete %d, corrupt %d, too large %d, ring errors %d), bad messages %d, slow consumer events %d, reconnects %d",
+			st.Delivered, st.Dropped(), st.Lost, st.Incomplete, st.Corrupt, st.TooLarge, st.RingErrors, sum(st.ChunkErrors), st.SlowConsumer, st.Reconnects)
 	})
-	err = b.Run(ctx)
-	stop()
-	<-done
-	st := b.Stats()
-	fmt.Fprintf(os.Stdout, "bridge in: received %d frames, dropped %d (lost %d, incomplete %d, corrupt %d, too large %d, ring errors %d), bad messages %d, slow consumer events %d, reconnects %d\n",
-		st.Delivered, st.Dropped(), st.Lost, st.Incomplete, st.Corrupt, st.TooLarge, st.RingErrors, sum(st.ChunkErrors), st.SlowConsumer, st.Reconnects)
-	return bridgeErr("in", err)
 }
 
 // statsLoop prints line() to stderr every second until ctx ends; the
