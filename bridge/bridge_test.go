@@ -675,7 +675,7 @@ func TestServerLateAndGone(t *testing.T) {
 	w := openWriter(t, p.dir, p.src, len(proto.data))
 	conn := testConn(url)
 	conn.MaxReconnects = 40 // 2 s of attempts 50 ms apart: enough for the late start, and then for giving up
-	o, err := NewOut(OutConfig{Ring: p.src, Dir: p.dir, NATS: conn, Subject: p.subject, Logf: t.Logf})
+	o, err := NewOut(OutConfig{Ring: p.src, Dir: p.dir, NATS: conn, Subject: p.subject, Logf: t.Logf, HungAfter: hang})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -798,7 +798,7 @@ func TestOutLatestWins(t *testing.T) {
 	// 32 slots: frame 1 stays in the remote ring after frame 20.
 	in := runIn(t, InConfig{Ring: p.dst, Dir: p.dir, NATS: testConn(url), Subject: p.subject, MaxFrameBytes: len(proto.data), Slots: 32})
 	r := openRemote(t, p.dir, p.dst)
-	o, err := NewOut(OutConfig{Ring: p.src, Dir: p.dir, NATS: testConn(url), Subject: p.subject, Logf: t.Logf})
+	o, err := NewOut(OutConfig{Ring: p.src, Dir: p.dir, NATS: testConn(url), Subject: p.subject, Logf: t.Logf, HungAfter: hang})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,7 +70,7 @@ func openRemote(t testing.TB, dir, name string) *consumer.Reader {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), hang)
 	defer cancel()
-	r, err := consumer.OpenWait(ctx, name, consumer.Options{Dir: dir, StartAt: consumer.Oldest})
+	r, err := consumer.OpenWait(ctx, name, consumer.Options{Dir: dir, StartAt: consumer.Oldest, HungAfter: hang})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,6 +140,11 @@ func runOut(t testing.TB, cfg OutConfig) *Out {
 	t.Helper()
 	if cfg.Logf == nil {
 		cfg.Logf = t.Logf
+	}
+	if cfg.HungAfter == 0 {
+		// A writer of this process that misses its heartbeats on a busy
+		// machine (-race) is not gone; a closed one is seen at once.
+		cfg.HungAfter = hang
 	}
 	o, err := NewOut(cfg)
 	if err != nil {
@@ -214,7 +219,7 @@ func warmUp(t testing.TB, w *producer.Writer, f testFrame, dir string, remotes .
 		all := true
 		for i, name := range remotes {
 			if readers[i] == nil {
-				r, err := consumer.Open(name, consumer.Options{Dir: dir, StartAt: consumer.Oldest})
+				r, err := consumer.Open(name, consumer.Options{Dir: dir, StartAt: consumer.Oldest, HungAfter: hang})
 				if errors.Is(err, ring.ErrNotFound) || errors.Is(err, ring.ErrTruncated) {
 					all = false
 					time.Sleep(10 * time.Millisecond)

@@ -37,6 +37,10 @@ type OutConfig struct {
 	Encoding Encoding
 	// Quality is the JPEG quality, 1 to 100. Zero means 90.
 	Quality int
+	// HungAfter is how long the ring's writer may go without a heartbeat
+	// before the bridge takes it for gone although its process lives (see
+	// consumer.Options.HungAfter). Zero means the reader's default, 1 s.
+	HungAfter time.Duration
 	// MaxChunk caps the bytes of one NATS message (header included) below
 	// the server's max_payload, which is always respected. Zero means the
 	// server's max_payload.
@@ -123,6 +127,9 @@ func NewOut(cfg OutConfig) (*Out, error) {
 	}
 	if cfg.Quality < 1 || cfg.Quality > 100 {
 		return nil, fmt.Errorf("%w: JPEG quality %d is not in [1, 100]", ErrConfig, cfg.Quality)
+	}
+	if cfg.HungAfter < 0 {
+		return nil, fmt.Errorf("%w: hung-after %v is negative", ErrConfig, cfg.HungAfter)
 	}
 	if cfg.MaxChunk != 0 && cfg.MaxChunk < minChunk {
 		return nil, fmt.Errorf("%w: max chunk %d is below %d bytes", ErrConfig, cfg.MaxChunk, minChunk)
@@ -403,7 +410,7 @@ func (o *Out) openSource(ctx context.Context) (*source, error) {
 		}
 		close(logged)
 	}()
-	src, err := openSource(wctx, o.cfg.Dir, o.cfg.Ring)
+	src, err := openSource(wctx, o.cfg.Dir, o.cfg.Ring, o.cfg.HungAfter)
 	cancel()
 	<-logged
 	if err != nil {

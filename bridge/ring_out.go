@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"time"
 
 	"github.com/framering/framering/consumer"
 	"github.com/framering/framering/ring"
@@ -28,8 +29,8 @@ type source struct {
 }
 
 // openSource waits until ring name exists in dir, or ctx ends.
-func openSource(ctx context.Context, dir, name string) (*source, error) {
-	r, err := consumer.OpenWait(ctx, name, consumer.Options{Dir: dir, Mode: consumer.Latest})
+func openSource(ctx context.Context, dir, name string, hungAfter time.Duration) (*source, error) {
+	r, err := consumer.OpenWait(ctx, name, consumer.Options{Dir: dir, Mode: consumer.Latest, HungAfter: hungAfter})
 	if err != nil {
 		return nil, err
 	}

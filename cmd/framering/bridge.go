@@ -22,7 +22,7 @@ type natsFlags struct {
 	creds, nkey                    string
 	tlsCA, tlsCert, tlsKey         string
 	maxReconnects                  int
-	reconnectWait                  time.Duration
+	reconnectWait, hungAfter       time.Duration
 	ring, dir, subject, stream     string
 	metrics                        string
 	quiet                          bool
@@ -108,6 +108,7 @@ func init() {
 	f.IntVar(&o.quality, "quality", 90, "JPEG quality, 1 to 100")
 	f.StringVar(&o.stream, "stream", "", "stream name receivers tell this stream by (default RING@HOSTNAME)")
 	f.IntVar(&o.maxChunk, "max-chunk", 0, "largest NATS message in bytes, below the server's max_payload (0: max_payload)")
+	f.DurationVar(&o.hungAfter, "hung-after", time.Second, "the ring's writer counts as gone when its heartbeat is older than this")
 	f, o = bridgeInCmd.Flags(), &bridgeInOpts
 	f.IntVar(&o.slots, "slots", 8, "slot count of the ring, a power of two >= 2")
 	f.IntVar(&o.maxFrameBytes, "max-frame-bytes", 0, "create the ring at start with slots of N bytes; larger frames are dropped (0: size it by the frames)")
@@ -222,12 +223,15 @@ func runBridgeOut(o *natsFlags) error {
 	if o.quality < 1 || o.quality > 100 {
 		return usagef("bridge out: --quality %d is not in [1, 100]", o.quality)
 	}
+	if o.hungAfter <= 0 {
+		return usagef("bridge out: --hung-after %v: give a positive duration such as 1s", o.hungAfter)
+	}
 	c, err := o.conn("out")
 	if err != nil {
 		return err
 	}
 	b, err := bridge.NewOut(bridge.OutConfig{Ring: o.ring, Dir: o.dir, NATS: c, Subject: o.subject, Stream: o.stream,
-		Encoding: enc, Quality: o.quality, MaxChunk: o.maxChunk, Logf: logLine})
+		Encoding: enc, Quality: o.quality, MaxChunk: o.maxChunk, HungAfter: o.hungAfter, Logf: logLine})
 	if err != nil {
 		return bridgeErr("out", err)
 	}

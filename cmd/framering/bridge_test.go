@@ -152,6 +152,7 @@ func TestBridgeUsage(t *testing.T) {
 		{[]string{"bridge", "out", "--ring", "a", "--subject", "a.*"}, "wildcards"},
 		{[]string{"bridge", "out", "--ring", "a", "--subject", "s", "--encoding", "png"}, "use raw or jpeg"},
 		{[]string{"bridge", "out", "--ring", "a", "--subject", "s", "--quality", "0"}, "--quality 0"},
+		{[]string{"bridge", "out", "--ring", "a", "--subject", "s", "--hung-after", "0s"}, "--hung-after 0s"},
 		{[]string{"bridge", "in", "--ring", "a", "--subject", "s", "--slots", "3"}, "--slots: invalid frame: slot count 3"},
 		{[]string{"bridge", "in", "--ring", "a", "--subject", "s", "--password", "x"}, "unknown flag: --password"},
 		{[]string{"bridge", "in", "--ring", "a", "--subject", "s", "--token", "x"}, "unknown flag: --token"},
