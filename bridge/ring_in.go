@@ -112,6 +112,9 @@ func (s *sink) abortLoan() {
 // fill runs fn on the slot's payload, guarded: a ring truncated under the
 // writer makes it fail instead of crashing the process.
 func (l *loan) fill(fn func(data []byte) error) error {
+	if l.data == nil {
+		return fmt.Errorf("ring %q: fill frame %d: %w", l.s.name, l.l.Number(), ring.ErrLoanEnded)
+	}
 	err := shm.Guard(func() error { return fn(l.data) })
 	if errors.Is(err, shm.ErrFault) {
 		return fmt.Errorf("ring %q: %w under the writer (%v)", l.s.name, ring.ErrTruncated, err)
@@ -127,7 +130,7 @@ func (l *loan) commit(meta []byte) error {
 			return err
 		}
 	}
-	l.s.out = nil
+	l.s.out, l.data = nil, nil
 	if err := l.l.Commit(); err != nil {
 		return err
 	}
@@ -141,6 +144,7 @@ func (l *loan) abort() {
 	if l.s.out == l {
 		l.s.out = nil
 	}
+	l.data = nil // the slot is no longer ours: never write it again
 	l.l.Abort()
 }
 

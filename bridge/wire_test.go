@@ -211,3 +211,46 @@ func TestAuth(t *testing.T) {
 		t.Fatalf("two credentials: %v, want ErrConfig", err)
 	}
 }
+
+// TestLoanGoneUnderAssembly re-creates the ring while a frame is being
+// reassembled into its slot (the sink aborts the loan, as Close would
+// otherwise wait for it): the frame's later chunks must not touch the old
+// slot, the frame is dropped and counted, and the next frame arrives.
+func TestLoanGoneUnderAssembly(t *testing.T) {
+	in, err := NewIn(InConfig{Ring: testutilName(t), Dir: shmDir(t), Subject: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.sink.close()
+	o, _ := NewOut(OutConfig{Ring: "cam", Subject: "s", Stream: "cam@host"})
+	img := func(seed uint64) testFrame { return makeFrame(ring.Gray8, 40, 50, 0, seed) } // 2000 bytes + meta
+	const mp = 1024                                                                      // 3 chunks a frame
+	at := int64(1e12)
+	a := messages(t, o, img(1), 10, mp)
+	in.handle(a[0], at)
+	if in.sink.out == nil {
+		t.Fatal("no loan out after a raw frame's first chunk")
+	}
+	if _, err := in.sink.open(1<<20, 0); err != nil { // larger slots: a new ring
+		t.Fatal(err)
+	}
+	in.handle(a[1], at)
+	in.handle(a[2], at)
+	if st := in.Stats(); st.Delivered != 0 || st.RingErrors != 1 || st.Pending != 0 {
+		t.Fatalf("frame whose loan was aborted: delivered %d, ring errors %d, pending %d; want 0, 1, 0", st.Delivered, st.RingErrors, st.Pending)
+	}
+	for _, m := range messages(t, o, img(2), 11, mp) {
+		in.handle(m, at)
+	}
+	if st := in.Stats(); st.Delivered != 1 || st.Delivered+st.Dropped()+st.Pending != st.Window {
+		t.Fatalf("next frame: delivered %d, dropped %d, pending %d, window %d", st.Delivered, st.Dropped(), st.Pending, st.Window)
+	}
+	r := openRemote(t, in.cfg.Dir, in.cfg.Ring)
+	got, err := readFrame(r, hang)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := img(2)
+	want.number = 11
+	checkSame(t, got, want)
+}
