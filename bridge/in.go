@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/framering/framering/internal/hist"
+	"github.com/framering/framering/internal/memcopy"
 	"github.com/framering/framering/ring"
 	"github.com/nats-io/nats.go"
 )
@@ -532,7 +533,7 @@ func (in *In) fillLoan(a *assembly, off int, body []byte) bool {
 	split := int(a.h.dataLen)
 	if off < split {
 		n := min(len(body), split-off)
-		if err := a.loan.fill(func(data []byte) error { copy(data[off:], body[:n]); return nil }); err != nil {
+		if err := a.loan.fill(func(data []byte) error { memcopy.Copy(data[off:], body[:n]); return nil }); err != nil {
 			in.logOnce("publish", "bridge in: frame %d: %v", a.h.frame, err)
 			in.drop(a, &in.ringErrors)
 			return false
