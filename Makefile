@@ -58,6 +58,7 @@ fuzz:
 	# fail too). An input runs its reads' deadlines out, so minimizing a
 	# new one takes long: bound it, or it eats a short FUZZTIME.
 	$(GO) test -run '^$$' -fuzz '^FuzzSegment$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./consumer
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./bridge
 
 arm64:
 	GOARCH=arm64 $(GO) test -c -o /dev/null ./...

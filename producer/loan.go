@@ -38,6 +38,9 @@ type loan struct {
 	meta    []byte         // the slot's metadata area, MetaCap bytes
 	metaLen int            // bytes of meta written
 	start   int64          // publish start: Publish's call, or Commit's
+	// PublishFrom's origin, stamped instead of start and the wall clock
+	// at commit (0: those).
+	published, wall int64
 }
 
 // Reserve lends the next slot for a frame described by info, which is
@@ -220,9 +223,15 @@ func (w *Writer) commit() error {
 	if l.start == 0 {
 		l.start = ring.Now()
 	}
-	wall := time.Now().UnixNano()
+	if l.published == 0 {
+		l.published = l.start
+	}
+	wall := l.wall
+	if wall == 0 {
+		wall = time.Now().UnixNano()
+	}
 	err := shm.Guard(func() error {
-		l.slot.Store(l.number, w.gen, &l.info, l.metaLen, l.start, wall)
+		l.slot.Store(l.number, w.gen, &l.info, l.metaLen, l.published, wall)
 		w.seq.End(l.slot.SeqWord(), l.odd)
 		seg := w.seg
 		seg.Head().Store(l.number)
@@ -257,7 +266,7 @@ func (w *Writer) mirror(l *loan, wall int64) {
 		FrameInfo:  l.info,
 		Number:     l.number,
 		Generation: w.gen,
-		Published:  l.start,
+		Published:  l.published,
 		Wall:       time.Unix(0, wall),
 		Data:       l.data,
 	}
@@ -302,6 +311,40 @@ func (w *Writer) abort() {
 // Stride*Height bytes (Stride 0 means packed rows); for Raw, info.Len 0
 // means len(data). info.Meta is published with the frame.
 func (w *Writer) Publish(info ring.FrameInfo, data []byte) (uint64, error) {
+	return w.publish(info, data, Origin{})
+}
+
+// Origin says where a republished frame came from (see [Writer.PublishFrom]).
+type Origin struct {
+	// Number is the frame number to publish under. Zero means the next
+	// number; otherwise it must not be below the next number. The numbers
+	// skipped are never published: readers count them as dropped (lost),
+	// as they count any frame they could not get.
+	Number uint64
+	// Published is when the frame was first published, CLOCK_MONOTONIC ns
+	// of this host (see [ring.Now]); readers measure latency from it. Zero
+	// means now. It must not be in the future.
+	Published int64
+	// Wall is the wall clock of the first publish. Zero means now.
+	Wall time.Time
+}
+
+// PublishFrom is Publish for a frame first published elsewhere, by a
+// bridge that carries frames from another ring: the frame keeps its number
+// (gaps in the numbering become frames the readers count as dropped) and
+// its readers' latency counts from the original publish time. The
+// writer's own publish-duration statistics still time this call.
+//
+// Skipping numbers empties the slots of the skipped numbers still within
+// a ring of the new one (as an aborted loan does), so that every slot
+// holds a frame of the last Slots numbers or none: readers in any
+// language find the skipped numbers lost (docs/PROTOCOL.md §6), and a
+// writer taking the ring over finds the head the slots back.
+func (w *Writer) PublishFrom(info ring.FrameInfo, data []byte, o Origin) (uint64, error) {
+	return w.publish(info, data, o)
+}
+
+func (w *Writer) publish(info ring.FrameInfo, data []byte, o Origin) (uint64, error) {
 	start := ring.Now()
 	if info.Format == ring.Raw && info.Len == 0 {
 		info.Len = len(data)
@@ -314,7 +357,7 @@ func (w *Writer) Publish(info ring.FrameInfo, data []byte) (uint64, error) {
 			w.name, ring.ErrInvalidFrame, len(data), info.Width, info.Height, info.Format, info.Stride, info.Len)
 	}
 	w.mu.Lock()
-	err := w.reserve(&info)
+	err := w.reserveFrom(&info, o, start)
 	l := w.loan // the loan is ours until commit: Close waits for it
 	w.mu.Unlock()
 	if err != nil {
@@ -333,4 +376,73 @@ func (w *Writer) Publish(info ring.FrameInfo, data []byte) (uint64, error) {
 		return 0, err
 	}
 	return l.number, nil
+}
+
+// ReserveFrom is Reserve for a frame first published elsewhere, as
+// [Writer.PublishFrom] publishes it: the loan's frame number is o.Number
+// (zero: the next one; the numbers skipped are never published) and its
+// publish time and wall clock are o's.
+func (w *Writer) ReserveFrom(info ring.FrameInfo, o Origin) (Loan, error) {
+	if err := w.check(&info); err != nil {
+		return Loan{}, fmt.Errorf("ring %q: reserve: %w", w.name, err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.reserveFrom(&info, o, ring.Now()); err != nil {
+		return Loan{}, err
+	}
+	return Loan{w: w, ticket: w.loan.ticket, number: w.loan.number}, nil
+}
+
+// reserveFrom reserves the slot of frame o.Number for info, normalized
+// and checked, to be stamped with o's times at commit. now is
+// CLOCK_MONOTONIC. The caller holds w.mu.
+func (w *Writer) reserveFrom(info *ring.FrameInfo, o Origin, now int64) error {
+	if o.Number >= 1<<63 || o.Published < 0 || o.Published > now {
+		return fmt.Errorf("ring %q: publish: %w: frame number %d or publish time %d out of range", w.name, ring.ErrInvalidFrame, o.Number, o.Published)
+	}
+	if err := w.skipTo(o.Number); err != nil {
+		return err
+	}
+	if err := w.reserve(info); err != nil {
+		return err
+	}
+	w.loan.published = o.Published
+	if !o.Wall.IsZero() {
+		w.loan.wall = o.Wall.UnixNano()
+	}
+	return nil
+}
+
+// skipTo makes number (0: the next one) the next frame's number, emptying
+// the slots of the numbers skipped that are within a ring of it. The
+// caller holds w.mu.
+func (w *Writer) skipTo(number uint64) error {
+	switch {
+	case number == 0 || number == w.next:
+		return nil
+	case number < w.next:
+		return fmt.Errorf("ring %q: publish: %w: frame number %d, the ring is at %d already (numbers never go back)", w.name, ring.ErrInvalidFrame, number, w.next)
+	case w.closing || w.loan.ticket != 0:
+		return nil // reserve says why
+	}
+	first := w.next
+	if n := uint64(w.geo.Slots); number-first >= n {
+		first = number - n + 1
+	}
+	err := shm.Guard(func() error {
+		for k := first; k < number; k++ {
+			h := w.seg.Slot(k)
+			odd := w.seq.Begin(h.SeqWord())
+			h.FrameNo = 0
+			h.PayloadLen = 0
+			w.seq.End(h.SeqWord(), odd)
+		}
+		return nil
+	})
+	if err != nil {
+		return w.truncated(err)
+	}
+	w.next = number
+	return nil
 }

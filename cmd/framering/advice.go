@@ -22,6 +22,9 @@ import (
 // values it takes). The library's errors say what happened; this is the one
 // place that adds what to do, for every command.
 func advice(err error) string {
+	if a := bridgeAdvice(err); a != "" {
+		return a
+	}
 	var (
 		space *producer.NoSpaceError
 		busy  *ring.BusyError
