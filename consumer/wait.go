@@ -175,8 +175,6 @@ func (r *Reader) disarm() {
 func (r *Reader) awaitWriter(ctx context.Context) error {
 	for {
 		k := r.waker.Seq()
-		notify := r.seg.Notify()
-		v := notify.Load() // before the checks: a takeover after them wakes the wait
 		r.loops.Add(1)
 		if r.closed.Load() {
 			return r.errClosed()
@@ -184,12 +182,19 @@ func (r *Reader) awaitWriter(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		// The path first: it touches no mapped memory, and a mapping
+		// that was truncated faults at Notify below, until a new file
+		// replaces it (a replacement after this check is seen at the
+		// next slice).
 		if r.sf.Replaced() {
 			if err := r.attach(); err == nil {
 				r.resume()
 				return nil
 			}
-		} else if r.writerBack() {
+		}
+		notify := r.seg.Notify()
+		v := notify.Load() // before writerBack: a takeover after it wakes the wait
+		if r.writerBack() {
 			r.resume()
 			return nil
 		}
