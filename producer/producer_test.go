@@ -590,3 +590,62 @@ func TestDroppedWithoutCloseIsCleanedUp(t *testing.T) {
 		t.Fatalf("writer after the dropped one: generation %d, want 2", w.Generation())
 	}
 }
+
+// A Commit that fails (the file was truncated under the writer) still ends
+// the loan: once the file has its size back, the next Reserve is not
+// refused with ErrLoanOutstanding, and its frame commits.
+func TestFailedCommitEndsLoan(t *testing.T) {
+	dir, name := testutil.ShmDir(t), testutil.Name(t)
+	w := open(t, dir, name, producer.Options{MaxFrameBytes: 64, Slots: 2})
+	path := ring.Path(dir, name)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := ring.FrameInfo{Format: ring.Raw, Len: 8}
+	l, err := w.Reserve(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(l.Data(), "12345678")
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Commit(); !errors.Is(err, ring.ErrTruncated) {
+		t.Fatalf("Commit on a truncated file = %v, want ErrTruncated", err)
+	}
+	if err := l.Commit(); !errors.Is(err, ring.ErrLoanEnded) {
+		t.Fatalf("the failed loan committed again: %v, want ErrLoanEnded", err)
+	}
+	if err := os.Truncate(path, fi.Size()); err != nil {
+		t.Fatal(err)
+	}
+	l, err = w.Reserve(raw)
+	if err != nil {
+		t.Fatalf("Reserve after a failed Commit = %v, want a new loan", err)
+	}
+	copy(l.Data(), "abcdefgh")
+	if err := l.Commit(); err != nil {
+		t.Fatalf("Commit after the file came back: %v", err)
+	}
+	if st := w.Stats(); st.Frames != 1 {
+		t.Fatalf("writer counts %d frames, want 1 (the failed one is not a frame)", st.Frames)
+	}
+}
+
+// A negative metadata size is refused at Open, not read as "the default".
+func TestNegativeMetaBytesRefused(t *testing.T) {
+	dir, name := testutil.ShmDir(t), testutil.Name(t)
+	w, err := producer.Open(name, producer.Options{Dir: dir, MaxFrameBytes: 64, MetaBytes: -1})
+	if err == nil {
+		w.Close()
+		w.Remove()
+		t.Fatal("Open with MetaBytes -1 succeeded")
+	}
+	if !errors.Is(err, ring.ErrInvalidFrame) || !strings.Contains(err.Error(), "metadata size -1") {
+		t.Fatalf("Open with MetaBytes -1 = %v, want ErrInvalidFrame naming the size", err)
+	}
+	if _, err := os.Stat(ring.Path(dir, name)); !os.IsNotExist(err) {
+		t.Fatalf("a refused Open left %s behind (%v)", ring.Path(dir, name), err)
+	}
+}
