@@ -1328,16 +1328,18 @@ static int fr__reattach(framering_reader *r) {
     return fr__reader_meta(r);
 }
 
-/* fr__writer_back: after writer-gone, does the mapped file have a writer
- * again (§10)? Alive (D2) AND either Generation moved (a writer completed
- * its takeover, D3) or the writer was hung and its heartbeat is fresh
- * again. The lock held with the same Generation after a writer that was
- * gone (the lock was free) is a new writer still preparing the file (the
- * prefault before its takeover) or replacing it: not back yet. */
+/* fr__writer_back: after writer-gone, has the mapped file had a writer
+ * again (§10)? Generation moved (a writer completed its takeover, D3, and
+ * its frames are in the file, even if it has already gone again), or the
+ * writer was hung and is alive with a fresh heartbeat again. The lock held
+ * with the same Generation after a writer that was gone (the lock was
+ * free) is a new writer still preparing the file (the prefault before its
+ * takeover) or replacing it: not back yet. */
 static int fr__writer_back(framering_reader *r) {
     char why[160];
-    if (!fr__alive(r, why, sizeof why)) return 0;
-    return r->probe_gen != r->gone_gen || r->gone_hung;
+    int alive = fr__alive(r, why, sizeof why);
+    if (r->probe_gen != 0 && r->probe_gen != r->gone_gen) return 1;
+    return alive && r->gone_hung;
 }
 
 /* fr__await_writer waits, after writer-gone, until a writer is back on

@@ -472,15 +472,19 @@ func (r *Reader) writerState() segfile.Liveness {
 	return r.sf.Writer(r.opts.HungAfter)
 }
 
-// writerBack reports whether the mapped file has a writer again after
-// the reader declared it gone (PROTOCOL.md §10): alive (D2) AND either
-// Generation moved (a writer completed a takeover, D3) or the writer was
-// hung and its heartbeat is fresh again. The lock held with the same
+// writerBack reports whether the mapped file has had a writer again since
+// the reader declared it gone (PROTOCOL.md §10): Generation moved (a
+// writer completed a takeover, D3, and its frames are in the file, even
+// if that writer has already gone again), or the writer was hung and is
+// alive with a fresh heartbeat again. The lock held with the same
 // Generation after a writer that was gone (the lock was free) is a new
 // writer that is still preparing the file, or replacing it: not back yet.
 func (r *Reader) writerBack() bool {
 	l := r.writerState()
-	return l.Alive && (l.Generation != r.goneGen || r.goneHung)
+	if l.Generation != 0 && l.Generation != r.goneGen {
+		return true
+	}
+	return r.goneHung && l.Alive
 }
 
 func (r *Reader) errClosed() error {

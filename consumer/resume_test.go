@@ -198,3 +198,36 @@ func TestHungWriterResumesWithSameGeneration(t *testing.T) {
 		t.Fatalf("generation %d, want %d (unchanged)", g, gen)
 	}
 }
+
+// A writer that takes the file over, publishes and closes while the reader
+// waits after writer-gone left its frames in the file (Generation moved):
+// the reader delivers them, then reports the writer gone a second time.
+func TestResumeAfterWriterCameAndWent(t *testing.T) {
+	dir, name := testutil.ShmDir(t), testutil.Name(t)
+	w := openWriter(t, dir, name, 64)
+	publishN(t, w, 2, 64)
+	r := openReader(t, dir, name, consumer.Options{WaitSlice: 5 * time.Millisecond})
+	if f, err := r.Read(context.Background(), nil); err != nil || f.Number != 2 {
+		t.Fatalf("read = frame %d, %v; want frame 2", f.Number, err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	readGone(t, r, "exited or closed")
+	w2 := openWriter(t, dir, name, 64) // takes the same file over
+	publishN(t, w2, 1, 64)
+	if err := w2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.HangGuard)
+	defer cancel()
+	if f, err := r.Read(ctx, nil); err != nil || f.Number != 3 || f.Data[0] != 3 {
+		t.Fatalf("read = frame %d, %v; want frame 3 of the writer that came and went", f.Number, err)
+	}
+	if _, err := r.Read(ctx, nil); !errors.Is(err, ring.ErrWriterGone) {
+		t.Fatalf("read after frame 3 = %v, want ErrWriterGone", err)
+	}
+	if st := r.Stats(); st.WriterGone != 2 || st.Resumes != 1 || st.Delivered != 2 || st.Dropped() != 0 {
+		t.Fatalf("writer gone %d resumes %d delivered %d dropped %d, want 2 1 2 0", st.WriterGone, st.Resumes, st.Delivered, st.Dropped())
+	}
+}

@@ -348,14 +348,17 @@ class Reader:
         return state, why, gen
 
     def _writer_back(self):
-        """After writer-gone: does the mapped file have a writer again
-        (section 10)? Alive (D2) AND either Generation moved (a writer
-        completed its takeover, D3) or the writer was hung and its heartbeat
-        is fresh again. The lock held with the same Generation after a
-        writer that was gone (the lock was free) is a new writer still
-        preparing the file, or replacing it: not back yet."""
+        """After writer-gone: has the mapped file had a writer again
+        (section 10)? Generation moved (a writer completed its takeover,
+        D3, and its frames are in the file, even if it has already gone
+        again), or the writer was hung and is alive with a fresh heartbeat
+        again. The lock held with the same Generation after a writer that
+        was gone (the lock was free) is a new writer still preparing the
+        file, or replacing it: not back yet."""
         state, _, gen = self._probe()
-        return state in ("alive", "starting") and (gen != self._gone_gen or self._gone_hung)
+        if gen != 0 and gen != self._gone_gen:
+            return True
+        return self._gone_hung and state in ("alive", "starting")
 
     # ---- stats -------------------------------------------------------------------
 
