@@ -237,20 +237,22 @@ func ratios(rs []Result) []Ratio {
 				Detail: fmt.Sprintf("%.0f / %.0f frames/s", fps(r), fps(mc))})
 		}
 	}
-	for _, s := range shapes {
-		vw := findAny(rs, Latency, FrameringView, Futex, s, 1)
-		ud := findAny(rs, Latency, UDS, Block, s, 1)
-		if vw != nil && ud != nil {
-			out = append(out, Ratio{Name: "framering-view latency p50 ÷ UDS p50, " + s.String(), Value: Div(p50(vw), p50(ud)), Unit: "x",
-				Detail: Duration(vw.Latency.P50) + " / " + Duration(ud.Latency.P50)})
-		}
-	}
-	for _, s := range shapes {
-		vw := findAny(rs, PingPong, FrameringView, Spin, s, 1)
-		ud := findAny(rs, PingPong, UDS, Block, s, 1)
-		if vw != nil && ud != nil {
-			out = append(out, Ratio{Name: "framering-view (zero-copy, spin) ping-pong p50 ÷ UDS, " + s.String(), Value: Div(p50(vw), p50(ud)), Unit: "x",
-				Detail: Duration(vw.Latency.P50) + " / " + Duration(ud.Latency.P50)})
+	// framering's view against a Unix socket, one way and there and back.
+	for _, c := range []struct {
+		kind Kind
+		wait Wait
+		name string
+	}{
+		{Latency, Futex, "framering-view latency p50 ÷ UDS p50, "},
+		{PingPong, Spin, "framering-view (zero-copy, spin) ping-pong p50 ÷ UDS, "},
+	} {
+		for _, s := range shapes {
+			vw := findAny(rs, c.kind, FrameringView, c.wait, s, 1)
+			ud := findAny(rs, c.kind, UDS, Block, s, 1)
+			if vw != nil && ud != nil {
+				out = append(out, Ratio{Name: c.name + s.String(), Value: Div(p50(vw), p50(ud)), Unit: "x",
+					Detail: Duration(vw.Latency.P50) + " / " + Duration(ud.Latency.P50)})
+			}
 		}
 	}
 	for _, ic := range Iceoryx {
