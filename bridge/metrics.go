@@ -1,9 +1,7 @@
 package bridge
 
 import (
-	"time"
-
-	"github.com/framering/framering/ring"
+	"github.com/framering/framering/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -51,8 +49,9 @@ var (
 		bridgeLabels, nil)
 )
 
-// latencyBuckets: 100 µs to 10 s, four per decade.
-var latencyBuckets = prometheus.ExponentialBucketsRange(1e-4, 10, 21)
+// latencyBuckets: 100 µs to 10 s, 1-2.5-5 per decade, exact decimal
+// bounds (le="0.001").
+var latencyBuckets = metrics.DecimalBuckets(-4, 1)
 
 // Collector returns a Prometheus collector of the bridge out's metrics
 // (side="out"). Register it once.
@@ -93,21 +92,6 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-// latencyMetric exports l as a histogram: a Prometheus bucket counts the
-// latency buckets (at most 3.2 % wide) that end at or below its bound.
-func latencyMetric(ch chan<- prometheus.Metric, l ring.Latency, labels []string) {
-	lbs := l.Buckets()
-	buckets := make(map[float64]uint64, len(latencyBuckets))
-	i, n := 0, uint64(0)
-	for _, le := range latencyBuckets {
-		for ; i < len(lbs) && lbs[i].High <= time.Duration(le*1e9); i++ {
-			n = lbs[i].Cumulative
-		}
-		buckets[le] = n
-	}
-	ch <- prometheus.MustNewConstHistogram(descLatency, l.Count(), l.Sum().Seconds(), buckets, labels...)
-}
-
 func (o *Out) collect(l []string, ch chan<- prometheus.Metric) {
 	st := o.Stats()
 	counter(ch, descSentFrames, st.Sent, l...)
@@ -120,7 +104,7 @@ func (o *Out) collect(l []string, ch chan<- prometheus.Metric) {
 	counter(ch, descDisconnects, st.Disconnects, l...)
 	gauge(ch, descConnected, b2f(st.Connected), l...)
 	counter(ch, descSourceGone, st.SourceGone, l...)
-	latencyMetric(ch, st.Latency, l)
+	ch <- metrics.LatencyHistogram(descLatency, st.Latency, latencyBuckets, l...)
 }
 
 func (in *In) collect(l []string, ch chan<- prometheus.Metric) {
@@ -145,5 +129,5 @@ func (in *In) collect(l []string, ch chan<- prometheus.Metric) {
 	counter(ch, descClientDropped, st.ClientDropped, l...)
 	counter(ch, descSessions, st.Sessions, l...)
 	counter(ch, descSourceGone, st.SourceGone, l...)
-	latencyMetric(ch, st.Latency, l)
+	ch <- metrics.LatencyHistogram(descLatency, st.Latency, latencyBuckets, l...)
 }

@@ -103,7 +103,8 @@ func (m *histMetric) Write(out *dto.Metric) error {
 	return nil
 }
 
-// newHistMetric converts a latency snapshot into a histogram in seconds
+// LatencyHistogram converts a latency snapshot into a histogram in seconds
+// (for collectors: the reader's, the writer's and the bridge's)
 // with the given classic upper bounds (seconds, ascending).
 //
 // Classic buckets count the latency buckets ([ring.Latency.Buckets]) that
@@ -111,7 +112,7 @@ func (m *histMetric) Write(out *dto.Metric) error {
 // the contents of the one latency bucket (at most 3.2 % wide) that
 // straddles the bound. Native buckets receive each latency bucket at its
 // midpoint.
-func newHistMetric(desc *prometheus.Desc, l ring.Latency, bounds []float64, labelValues ...string) prometheus.Metric {
+func LatencyHistogram(desc *prometheus.Desc, l ring.Latency, bounds []float64, labelValues ...string) prometheus.Metric {
 	m := &histMetric{desc: desc, labels: prometheus.MakeLabelPairs(desc, labelValues)}
 	var count, zero uint64
 	classic := make([]uint64, len(bounds))

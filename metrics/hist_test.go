@@ -41,7 +41,7 @@ func TestHistNative(t *testing.T) {
 	}
 	s := h.Snapshot()
 	var got, want dto.Metric
-	if err := newHistMetric(prometheus.NewDesc("x", "x", nil, nil), s.Latency(), latencyBuckets).Write(&got); err != nil {
+	if err := LatencyHistogram(prometheus.NewDesc("x", "x", nil, nil), s.Latency(), latencyBuckets).Write(&got); err != nil {
 		t.Fatal(err)
 	}
 	if err := ref.Write(&want); err != nil {
@@ -85,7 +85,7 @@ func TestHistNative(t *testing.T) {
 
 func TestHistEmpty(t *testing.T) {
 	var d dto.Metric
-	newHistMetric(prometheus.NewDesc("x", "x", nil, nil), ring.Latency{}, publishBuckets).Write(&d)
+	LatencyHistogram(prometheus.NewDesc("x", "x", nil, nil), ring.Latency{}, publishBuckets).Write(&d)
 	h := d.GetHistogram()
 	if h.GetSampleCount() != 0 || len(h.Bucket) != len(publishBuckets) || len(h.PositiveSpan) != 1 || h.PositiveSpan[0].GetLength() != 0 {
 		t.Errorf("empty histogram = %v; want zero counts, %d classic buckets and one no-op span", h, len(publishBuckets))

@@ -90,7 +90,7 @@ func (c *ReaderCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(st.Abandoned), ReasonAbandoned)
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(st.WriterGone), ReasonWriterGone)
 	ch <- prometheus.MustNewConstMetric(c.retries, prometheus.CounterValue, float64(st.Retries))
-	ch <- newHistMetric(c.latency, st.Latency, latencyBuckets)
+	ch <- LatencyHistogram(c.latency, st.Latency, latencyBuckets)
 	ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(st.Lag))
 	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up)
 	ch <- prometheus.MustNewConstMetric(c.resume, prometheus.CounterValue, float64(st.Resumes))

@@ -70,7 +70,7 @@ func (c *WriterCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.w.Stats()
 	ch <- prometheus.MustNewConstMetric(c.frames, prometheus.CounterValue, float64(st.Frames))
 	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(st.Bytes))
-	ch <- newHistMetric(c.publish, st.Publish, publishBuckets)
+	ch <- LatencyHistogram(c.publish, st.Publish, publishBuckets)
 	ch <- prometheus.MustNewConstMetric(c.aborts, prometheus.CounterValue, float64(st.Aborts))
 	ch <- prometheus.MustNewConstMetric(c.mirror, prometheus.CounterValue, float64(st.MirrorErrors))
 	ch <- prometheus.MustNewConstMetric(c.restart, prometheus.CounterValue, float64(st.Restarts))
