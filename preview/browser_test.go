@@ -161,15 +161,20 @@ func TestPageInChromium(t *testing.T) {
 		MetaText     string
 		CounterTexts map[string]string
 	}
-	if err := b.Eval(ctx, `(() => {
-		const img = document.getElementById('picture'), r = document.getElementById('stage').getBoundingClientRect();
-		const texts = {};
-		for (const td of document.querySelectorAll('#counters [data-key]')) texts[td.dataset.key] = td.textContent;
-		return {stage: {x: r.x, y: r.y, w: r.width, h: r.height}, natW: img.naturalWidth, natH: img.naturalHeight,
-			clientW: img.clientWidth, clientH: img.clientHeight, pixelated: img.classList.contains('pixelated'),
-			metaText: document.getElementById('meta').textContent, counterTexts: texts};
-	})()`, &geo); err != nil {
-		t.Fatal(err)
+	// The page sets the picture's src for every frame: while the next one
+	// loads, naturalWidth is 0. Look again (a bounded number of times)
+	// until a picture is loaded.
+	for try := 0; try < 200 && geo.NatW == 0; try++ {
+		if err := b.Eval(ctx, `(() => {
+			const img = document.getElementById('picture'), r = document.getElementById('stage').getBoundingClientRect();
+			const texts = {};
+			for (const td of document.querySelectorAll('#counters [data-key]')) texts[td.dataset.key] = td.textContent;
+			return {stage: {x: r.x, y: r.y, w: r.width, h: r.height}, natW: img.naturalWidth, natH: img.naturalHeight,
+				clientW: img.clientWidth, clientH: img.clientHeight, pixelated: img.classList.contains('pixelated'),
+				metaText: document.getElementById('meta').textContent, counterTexts: texts};
+		})()`, &geo); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if geo.NatW != 160 || geo.NatH != 120 {
 		t.Errorf("picture %dx%d, want 160x120", geo.NatW, geo.NatH)
