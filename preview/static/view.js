@@ -106,14 +106,18 @@
       let ni = null, u = null;
       if (h('X-Frame-Not-Image')) ni = await resp.json();
       else {
+        // Decode off screen: the shown picture changes only below, in one
+        // step, and not at all if the page was paused meanwhile.
         u = URL.createObjectURL(await resp.blob());
-        img.src = u;
-        try { await img.decode(); } catch (e) { /* shown anyway once loaded */ }
+        const next = new Image();
+        next.src = u;
+        try { await next.decode(); } catch (e) { /* shown anyway once loaded */ }
       }
       if (paused && u) { URL.revokeObjectURL(u); continue; } // paused meanwhile: keep what was shown
       if (seq >= base && s > seq + 1) missed += s - seq - 1;
       seq = s;
       if (u) {
+        img.src = u; // decoded above: in the list of available images, so complete at once
         if (url) URL.revokeObjectURL(url);
         url = u;
         img.hidden = false;
