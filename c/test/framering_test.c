@@ -972,6 +972,46 @@ static void run_no_resume_on_lock(int how) {
 static void test_no_resume_on_lock_generation(void) { run_no_resume_on_lock(BACK_GENERATION); }
 static void test_no_resume_on_lock_takeover(void) { run_no_resume_on_lock(BACK_TAKEOVER); }
 
+/* A writer that takes the file over, publishes and closes while the reader
+ * waits after writer-gone left its frames (Generation moved): the reader
+ * delivers them, then reports the writer gone a second time (§10). */
+static void test_resume_after_writer_came_and_went(void) {
+    char name[128];
+    ring_name(name, sizeof name);
+    static framering_writer w, w2;
+    framering_writer_options o = wopts(4, 64 * 48 * 3);
+    CHECK_RC(framering_writer_open(&w, name, &o), FRAMERING_OK, w.err.msg);
+    publish_pattern(&w, bgr(64, 48), 2);
+    static framering_reader r;
+    framering_reader_options ro = ropts(FRAMERING_ORDERED, FRAMERING_START_NEWEST);
+    ro.wait_slice_ns = 5000000;
+    CHECK_RC(framering_reader_open(&r, name, &ro), FRAMERING_OK, r.err.msg);
+    framering_frame f;
+    CHECK_RC(framering_reader_read(&r, NULL, 0, &f, 20000000000LL), FRAMERING_OK, r.err.msg);
+    CHECK_EQ(f.number, 2);
+    CHECK_RC(framering_writer_close(&w), FRAMERING_OK, w.err.msg);
+    CHECK_RC(framering_reader_read(&r, NULL, 0, &f, 20000000000LL), FRAMERING_ERR_WRITER_GONE, r.err.msg);
+    CHECK_RC(framering_writer_open(&w2, name, &o), FRAMERING_OK, w2.err.msg); /* takes the same file over */
+    publish_pattern(&w2, bgr(64, 48), 1);
+    uint64_t gen2 = framering_writer_generation(&w2);
+    CHECK_RC(framering_writer_close(&w2), FRAMERING_OK, w2.err.msg);
+    int rc1 = framering_reader_read(&r, NULL, 0, &f, 20000000000LL);
+    uint64_t n1 = f.number, g1 = f.generation;
+    int rc2 = framering_reader_read(&r, NULL, 0, &f, 20000000000LL);
+    framering_reader_stats s;
+    framering_reader_stats_get(&r, &s);
+    framering_reader_close(&r);
+    unlink_ring(name);
+    CHECK_RC(rc1, FRAMERING_OK, "the frame of the writer that came and went");
+    CHECK_EQ(n1, 3);
+    CHECK_EQ(g1, gen2);
+    CHECK_RC(rc2, FRAMERING_ERR_WRITER_GONE, "after frame 3");
+    CHECK_EQ(s.writer_gone, 2);
+    CHECK_EQ(s.resumes, 1);
+    CHECK_EQ(s.delivered, 2);
+    CHECK_EQ(s.window_frames, 2);
+}
+
 /* A hung writer (the lock held, its heartbeat stale) that stamps its
  * heartbeat again is back with the same Generation; while the heartbeat
  * stays stale the reader waits. */
@@ -1599,6 +1639,7 @@ static const test tests[] = {
     {"no_resume_on_lock_generation", test_no_resume_on_lock_generation},
     {"no_resume_on_lock_takeover", test_no_resume_on_lock_takeover},
     {"hung_resumes_same_generation", test_hung_resumes_same_generation},
+    {"resume_after_writer_came_and_went", test_resume_after_writer_came_and_went},
     {"geometry_change_and_reset", test_geometry_change_and_reset},
     {"hostile_superblocks", test_hostile_superblocks},
     {"unsafe_files", test_unsafe_files},
