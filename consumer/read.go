@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/framering/framering/internal/memcopy"
@@ -94,9 +95,7 @@ func (r *Reader) attempt(n uint64, dst *[]byte, copyOut bool, f *ring.Frame) (ou
 // corruptFrame counts frame n as corrupt and skips it, so that an ordered
 // reader does not trip on it forever, and returns the read's error.
 func (r *Reader) corruptFrame(n uint64, err error) error {
-	r.next = n + 1
-	r.st.corrupt.Add(1)
-	r.st.last.Store(n)
+	r.pass(n, &r.st.corrupt)
 	return fmt.Errorf("read ring %q: %w (frame skipped)", r.name, err)
 }
 
@@ -111,9 +110,13 @@ func (r *Reader) deliver(number uint64, published, at int64) {
 }
 
 // drop counts frame n as lapped and moves on.
-func (r *Reader) drop(n uint64) {
+func (r *Reader) drop(n uint64) { r.pass(n, &r.st.lapped) }
+
+// pass counts frame n as not delivered, in the counter of why (lapped,
+// corrupt, overwritten, abandoned), and moves on to the next frame.
+func (r *Reader) pass(n uint64, why *atomic.Uint64) {
 	r.next = n + 1
-	r.st.lapped.Add(1)
+	why.Add(1)
 	r.st.last.Store(n)
 }
 
@@ -244,15 +247,11 @@ func (v *View) Release() error {
 		return nil
 	})
 	if err != nil {
-		r.next = vs.number + 1
-		r.st.overwritten.Add(1)
-		r.st.last.Store(vs.number)
+		r.pass(vs.number, &r.st.overwritten)
 		return r.faulted(err)
 	}
 	if !ok {
-		r.next = vs.number + 1
-		r.st.overwritten.Add(1)
-		r.st.last.Store(vs.number)
+		r.pass(vs.number, &r.st.overwritten)
 		return fmt.Errorf("ring %q: frame %d: %w (the writer got more than %d frames ahead)",
 			r.name, vs.number, ring.ErrOverwritten, r.geo.Slots)
 	}
@@ -277,9 +276,7 @@ func (r *Reader) abandon(t uint64) {
 	}
 	n := r.view.number
 	r.endView()
-	r.next = n + 1
-	r.st.abandoned.Add(1)
-	r.st.last.Store(n)
+	r.pass(n, &r.st.abandoned)
 }
 
 // ReadInPlace acquires the next frame, runs fn on it in place, and releases

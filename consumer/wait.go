@@ -230,9 +230,7 @@ func (r *Reader) retry(ctx context.Context, n uint64) error {
 	if l := r.writerState(); !l.Alive {
 		why := l.Why
 		r.tornCount = 0
-		r.next = n + 1
-		r.st.corrupt.Add(1)
-		r.st.last.Store(n)
+		r.pass(n, &r.st.corrupt)
 		return fmt.Errorf("read ring %q: %w: frame %d: its slot stayed mid-write for %d attempts and %s (frame skipped)",
 			r.name, ring.ErrCorrupt, n, tornBound, why)
 	}
