@@ -50,15 +50,7 @@ type loan struct {
 // area at once; [Loan.Meta] appends to it. Only one loan may be out at a
 // time ([ring.ErrLoanOutstanding]).
 func (w *Writer) Reserve(info ring.FrameInfo) (Loan, error) {
-	if err := w.check(&info); err != nil {
-		return Loan{}, fmt.Errorf("ring %q: reserve: %w", w.name, err)
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err := w.reserve(&info); err != nil {
-		return Loan{}, err
-	}
-	return Loan{w: w, ticket: w.loan.ticket, number: w.loan.number}, nil
+	return w.ReserveFrom(info, Origin{})
 }
 
 // check normalizes info and checks that it fits the slots.
